@@ -1,0 +1,106 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { REMOTE_DIR, readScript, sha256, shellQuote, uploadCommand } from "../lib/scripts";
+
+export const INSTALL_SCRIPT = "install-miab.sh";
+
+export interface MiabInstallArgs {
+    /** Address to reach the box at (never its hostname, which moves at cutover). */
+    readonly host: pulumi.Input<string>;
+    /** The box's pinned SSH host key. */
+    readonly hostKey: pulumi.Input<string>;
+    /** Private key for root (secret). */
+    readonly privateKey: pulumi.Input<string>;
+    /** PRIMARY_HOSTNAME. */
+    readonly hostname: string;
+    /** PUBLIC_IP. */
+    readonly publicIpv4: pulumi.Input<string>;
+    /** PUBLIC_IPV6. */
+    readonly publicIpv6: pulumi.Input<string>;
+    /** Mail-in-a-Box release tag; default v75. */
+    readonly miabTag: string;
+    /** First admin account; default admin@<hostname>. */
+    readonly adminEmail: string;
+    /** Upper bound for the whole install; default 90. */
+    readonly timeoutMinutes: number;
+}
+
+/**
+ * Installs Mail-in-a-Box on the box through scripts/install-miab.sh. The admin password is
+ * generated here and reaches the box only on the script's stdin.
+ */
+export class MiabInstall extends pulumi.ComponentResource {
+    public readonly adminEmail: pulumi.Output<string>;
+    public readonly adminPassword: pulumi.Output<string>;
+    /** The installer's last output lines. */
+    public readonly log: pulumi.Output<string>;
+
+    constructor(name: string, args: MiabInstallArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("miab-migrate:index:MiabInstall", name, {}, opts);
+
+        const password = new random.RandomPassword(`${name}-admin-password`, { length: 32, special: false }, { parent: this });
+
+        const connection: command.types.input.remote.ConnectionArgs = {
+            host: args.host,
+            user: "root",
+            port: 22,
+            privateKey: args.privateKey,
+            hostKey: args.hostKey,
+            // A new droplet takes a minute or two to boot: retry for about ten minutes.
+            dialErrorLimit: 40,
+            perDialTimeout: 15,
+        };
+
+        const script = readScript(INSTALL_SCRIPT);
+        const upload = new command.remote.Command(
+            `${name}-upload`,
+            { connection, create: uploadCommand(INSTALL_SCRIPT), stdin: script },
+            { parent: this },
+        );
+
+        const argv = pulumi
+            .all([args.publicIpv4, args.publicIpv6])
+            .apply(([ipv4, ipv6]) =>
+                [
+                    `${REMOTE_DIR}/${INSTALL_SCRIPT}`,
+                    "--hostname",
+                    args.hostname,
+                    "--public-ip",
+                    ipv4,
+                    "--public-ipv6",
+                    ipv6,
+                    "--tag",
+                    args.miabTag,
+                    "--admin-email",
+                    args.adminEmail,
+                    "--timeout-minutes",
+                    String(args.timeoutMinutes),
+                ]
+                    .map(shellQuote)
+                    .join(" "),
+            );
+
+        const install = new command.remote.Command(
+            `${name}-install`,
+            {
+                connection,
+                create: argv,
+                stdin: password.result,
+                // A new script version re-runs setup, Mail-in-a-Box's own repair path.
+                triggers: [sha256(script)],
+                logging: "stdoutAndStderr",
+            },
+            {
+                parent: this,
+                dependsOn: [upload],
+                customTimeouts: { create: `${args.timeoutMinutes + 10}m`, update: `${args.timeoutMinutes + 10}m` },
+            },
+        );
+
+        this.adminEmail = pulumi.output(args.adminEmail);
+        this.adminPassword = pulumi.secret(password.result);
+        this.log = install.stdout.apply((out) => out.split("\n").slice(-20).join("\n"));
+        this.registerOutputs({ adminEmail: this.adminEmail, adminPassword: this.adminPassword, log: this.log });
+    }
+}
