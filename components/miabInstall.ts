@@ -86,7 +86,7 @@ export class MiabInstall extends pulumi.ComponentResource {
             {
                 connection,
                 create: argv,
-                stdin: password.result,
+                stdin: pulumi.secret(password.result),
                 // A new script version re-runs setup, Mail-in-a-Box's own repair path.
                 triggers: [sha256(script)],
                 logging: "stdoutAndStderr",

@@ -1,0 +1,145 @@
+/**
+ * Evaluates the Pulumi program once under Pulumi's mock runtime and prints what it did as
+ * JSON on stdout. Runs in its own process (test/harness/program.ts spawns it), so every
+ * evaluation starts from a clean runtime and a fresh module cache.
+ *
+ * stdin: { stack, preview, config: {key: value}, secretKeys: [key], existingRecords: {zoneId: [...]} }
+ */
+import { readFileSync } from "node:fs";
+import * as pulumi from "@pulumi/pulumi";
+
+interface Input {
+    stack: string;
+    preview: boolean;
+    config: Record<string, unknown>;
+    secretKeys: string[];
+    existingRecords: Record<string, unknown[]>;
+    zones: Record<string, string>;
+    program: string;
+}
+
+export const MOCK = {
+    dropletIpv4: "203.0.113.50",
+    dropletIpv6: "2001:db8:50::2",
+    dropletId: "4242",
+    hostKeyPublic: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockHostKeyMockHostKeyMockHostKeyMockHostKey",
+    hostKeyPrivate: "-----BEGIN OPENSSH PRIVATE KEY-----\nbW9jayBob3N0IGtleQ==\n-----END OPENSSH PRIVATE KEY-----\n",
+    authorizedKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockOperatorKeyMockOperatorKeyMockOperator",
+    password: "mockpasswordmockpasswordmockpass",
+};
+
+async function main(): Promise<void> {
+    const input = JSON.parse(readFileSync(0, "utf8")) as Input;
+    const project = "miab-migrate";
+    const config: Record<string, string> = {};
+    for (const [k, v] of Object.entries(input.config)) config[`${project}:${k}`] = typeof v === "string" ? v : JSON.stringify(v);
+    pulumi.runtime.setAllConfig(
+        config,
+        input.secretKeys.map((k) => `${project}:${k}`),
+    );
+
+    const resources: Record<string, unknown>[] = [];
+    const invokes: { token: string; args: unknown }[] = [];
+    pulumi.runtime.setMocks(
+        {
+            newResource(args) {
+                resources.push({ type: args.type, name: args.name, inputs: args.inputs, id: args.id });
+                const state: Record<string, unknown> = { ...args.inputs };
+                if (args.type === "digitalocean:index/droplet:Droplet") {
+                    Object.assign(state, { ipv4Address: MOCK.dropletIpv4, ipv6Address: MOCK.dropletIpv6 });
+                    return { id: MOCK.dropletId, state };
+                }
+                if (args.type === "tls:index/privateKey:PrivateKey") {
+                    Object.assign(state, { privateKeyOpenssh: MOCK.hostKeyPrivate, publicKeyOpenssh: `${MOCK.hostKeyPublic}\n` });
+                }
+                if (args.type === "random:index/randomPassword:RandomPassword") state.result = MOCK.password;
+                if (args.type === "command:remote:Command")
+                    Object.assign(state, { stdout: "line1\nMail-in-a-Box v75 is installed", stderr: "" });
+                return { id: args.id || `${args.name}-id`, state };
+            },
+            call(args) {
+                invokes.push({ token: args.token, args: args.inputs });
+                if (args.token === "cloudflare:index/getZone:getZone") {
+                    const name = (args.inputs.filter as { name: string }).name;
+                    const id = input.zones[name];
+                    if (!id) throw new Error(`mock: no Cloudflare zone ${name}`);
+                    return { id, zoneId: id, name };
+                }
+                if (args.token === "cloudflare:index/getDnsRecords:getDnsRecords") {
+                    return { results: input.existingRecords[args.inputs.zoneId as string] ?? [] };
+                }
+                if (args.token === "tls:index/getPublicKey:getPublicKey") {
+                    return { publicKeyOpenssh: `${MOCK.authorizedKey}\n` };
+                }
+                throw new Error(`mock: unexpected invoke ${args.token}`);
+            },
+        },
+        project,
+        input.stack,
+        input.preview,
+    );
+
+    const options: Record<string, unknown> = {};
+    const secretInputs: Record<string, string[]> = {};
+    const pending: Promise<void>[] = [];
+    const register = () =>
+        pulumi.runtime.registerStackTransformation((t) => {
+            const o = t.opts as pulumi.CustomResourceOptions;
+            options[t.name] = {
+                protect: o.protect ?? false,
+                ignoreChanges: o.ignoreChanges ?? [],
+                import: o.import,
+                dependsOn: ([] as unknown[]).concat(o.dependsOn ?? []).map((d) => (d as { __name?: string }).__name),
+                customTimeouts: o.customTimeouts,
+            };
+            for (const [k, v] of Object.entries(t.props ?? {})) {
+                if (pulumi.Output.isInstance(v)) {
+                    pending.push(
+                        pulumi.isSecret(v).then((s) => {
+                            if (s) (secretInputs[t.name] ??= []).push(k);
+                        }),
+                    );
+                }
+            }
+            return undefined;
+        });
+
+    const result: Record<string, unknown> = {};
+    try {
+        // The stack resource must exist before a transformation can be registered.
+        let program: Record<string, unknown> = {};
+        await pulumi.runtime.runInPulumiStack(async () => {
+            register();
+            // eslint-disable-next-line @typescript-eslint/no-require-imports
+            program = require(`../../${input.program}`) as Record<string, unknown>;
+            return undefined;
+        });
+        const outputs: Record<string, unknown> = {};
+        const secretOutputs: string[] = [];
+        for (const [k, v] of Object.entries(program)) {
+            if (pulumi.Output.isInstance(v)) {
+                // Output.promise() rejects when an apply callback threw, as the engine would report it.
+                outputs[k] = await (v as unknown as { promise(): Promise<unknown> }).promise();
+                if (await pulumi.isSecret(v as pulumi.Output<unknown>)) secretOutputs.push(k);
+            } else {
+                outputs[k] = v;
+            }
+        }
+        await pulumi.runtime.disconnect();
+        await Promise.all(pending);
+        Object.assign(result, { outputs, secretOutputs });
+    } catch (e) {
+        result.error = e instanceof Error ? e.message : String(e);
+    }
+    Object.assign(result, { resources, invokes, options, secretInputs, loggedErrors: pulumi.log.hasErrors() });
+    process.stdout.write(JSON.stringify(result));
+}
+
+process.on("unhandledRejection", (e) => {
+    process.stdout.write(JSON.stringify({ error: `unhandled: ${e instanceof Error ? e.message : String(e)}` }));
+    process.exit(0);
+});
+
+main().catch((e) => {
+    process.stdout.write(JSON.stringify({ error: `harness: ${e instanceof Error ? e.stack : e}` }));
+});
