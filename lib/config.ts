@@ -213,8 +213,16 @@ export function parseConfig(raw: RawConfig): MigrationConfig {
         phase = raw.phase;
     }
 
+    // A missing object is one problem, not one per key inside it.
+    const section = (v: unknown, key: string): [Obj, () => void] => {
+        const missing = v === undefined;
+        const o = obj(v, key);
+        const mark = problems.length;
+        return [o, () => void (missing && problems.splice(mark))];
+    };
+
     // dns
-    const dnsRaw = obj(raw.dns, "dns");
+    const [dnsRaw, endDns] = section(raw.dns, "dns");
     const ttl = int(dnsRaw.ttl, "dns.ttl", 86400, MIN_TTL, MAX_TTL, "seconds");
     if (dnsRaw.ttl === undefined) bad(`dns.ttl is required: seconds between ${MIN_TTL} and ${MAX_TTL}, e.g. 300 during the migration`);
     let target: "old" | "new" = "old";
@@ -286,8 +294,10 @@ export function parseConfig(raw: RawConfig): MigrationConfig {
         }
     }
 
+    endDns();
+
     // oldServer
-    const oldRaw = obj(raw.oldServer, "oldServer");
+    const [oldRaw, endOld] = section(raw.oldServer, "oldServer");
     const ipv4 = str(oldRaw.ipv4, "oldServer.ipv4", "the old box's public IPv4 address") ?? "";
     if (ipv4 !== "" && !isIPv4(ipv4)) bad(`oldServer.ipv4 must be an IPv4 address such as 203.0.113.10 (got ${show(ipv4)})`);
     const ipv6 = optStr(oldRaw.ipv6, "oldServer.ipv6");
@@ -301,8 +311,10 @@ export function parseConfig(raw: RawConfig): MigrationConfig {
         bad(`oldServer.hostKey must be an OpenSSH public key line such as "ssh-ed25519 AAAA..." (got ${show(hostKey.slice(0, 30))})`);
     }
 
+    endOld();
+
     // newServer
-    const newRaw = obj(raw.newServer, "newServer");
+    const [newRaw, endNew] = section(raw.newServer, "newServer");
     const region = str(newRaw.region, "newServer.region", `one of ${DO_REGIONS.join(", ")}`) ?? "";
     if (region !== "" && !(DO_REGIONS as readonly string[]).includes(region)) {
         bad(`newServer.region must be one of ${DO_REGIONS.join(", ")} (got ${show(region)})`);
@@ -335,14 +347,18 @@ export function parseConfig(raw: RawConfig): MigrationConfig {
     const miabTag = optStr(newRaw.miabTag, "newServer.miabTag") ?? "v75";
     if (!/^v\d+(\.\d+)*[a-z]?$/.test(miabTag))
         bad(`newServer.miabTag must be a Mail-in-a-Box release tag such as v75 (got ${show(miabTag)})`);
-    const adminEmail = optStr(newRaw.adminEmail, "newServer.adminEmail") ?? `admin@${hostname ?? "localhost"}`;
+    const adminEmail = optStr(newRaw.adminEmail, "newServer.adminEmail") ?? `admin@${hostname}`;
     const at = adminEmail.lastIndexOf("@");
-    if (at < 1 || !isFqdn(adminEmail.slice(at + 1)) || !/^[A-Za-z0-9._%+-]+$/.test(adminEmail.slice(0, at))) {
+    if (
+        newRaw.adminEmail !== undefined &&
+        (at < 1 || !isFqdn(adminEmail.slice(at + 1)) || !/^[A-Za-z0-9._%+-]+$/.test(adminEmail.slice(0, at)))
+    ) {
         bad(`newServer.adminEmail must be an email address such as admin@${hostname ?? "box.example.com"} (got ${show(adminEmail)})`);
     }
 
     const protect = bool(newRaw.protect, "newServer.protect", true);
     const installTimeoutMinutes = int(newRaw.installTimeoutMinutes, "newServer.installTimeoutMinutes", 90, 10, 600, "minutes");
+    endNew();
 
     if (!raw.hasSshPrivateKey) {
         bad(
