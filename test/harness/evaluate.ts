@@ -7,6 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
+import { MOCK } from "./mock-values";
 
 interface Input {
     stack: string;
@@ -18,15 +19,32 @@ interface Input {
     program: string;
 }
 
-export const MOCK = {
-    dropletIpv4: "203.0.113.50",
-    dropletIpv6: "2001:db8:50::2",
-    dropletId: "4242",
-    hostKeyPublic: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockHostKeyMockHostKeyMockHostKeyMockHostKey",
-    hostKeyPrivate: "-----BEGIN OPENSSH PRIVATE KEY-----\nbW9jayBob3N0IGtleQ==\n-----END OPENSSH PRIVATE KEY-----\n",
-    authorizedKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockOperatorKeyMockOperatorKeyMockOperator",
-    password: "mockpasswordmockpasswordmockpass",
-};
+/** Pulumi's marker for a secret value on the wire. */
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
+const secretInputs: Record<string, string[]> = {};
+
+/** The inputs with secrets unwrapped; the names of top-level inputs holding a secret go to secretInputs. */
+function unsecret(resource: string, inputs: Record<string, unknown>): Record<string, unknown> {
+    let found = false;
+    const walk = (v: unknown): unknown => {
+        if (Array.isArray(v)) return v.map(walk);
+        if (typeof v !== "object" || v === null) return v;
+        const o = v as Record<string, unknown>;
+        if (o[SECRET_SIG] === SECRET_VALUE) {
+            found = true;
+            return walk(o.value);
+        }
+        return Object.fromEntries(Object.entries(o).map(([k, x]) => [k, walk(x)]));
+    };
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(inputs)) {
+        found = false;
+        out[k] = walk(v);
+        if (found) (secretInputs[resource] ??= []).push(k);
+    }
+    return out;
+}
 
 async function main(): Promise<void> {
     const input = JSON.parse(readFileSync(0, "utf8")) as Input;
@@ -43,7 +61,7 @@ async function main(): Promise<void> {
     pulumi.runtime.setMocks(
         {
             newResource(args) {
-                resources.push({ type: args.type, name: args.name, inputs: args.inputs, id: args.id });
+                resources.push({ type: args.type, name: args.name, inputs: unsecret(args.name, args.inputs), id: args.id });
                 const state: Record<string, unknown> = { ...args.inputs };
                 if (args.type === "digitalocean:index/droplet:Droplet") {
                     Object.assign(state, { ipv4Address: MOCK.dropletIpv4, ipv6Address: MOCK.dropletIpv6 });
@@ -80,8 +98,6 @@ async function main(): Promise<void> {
     );
 
     const options: Record<string, unknown> = {};
-    const secretInputs: Record<string, string[]> = {};
-    const pending: Promise<void>[] = [];
     const register = () =>
         pulumi.runtime.registerStackTransformation((t) => {
             const o = t.opts as pulumi.CustomResourceOptions;
@@ -92,15 +108,6 @@ async function main(): Promise<void> {
                 dependsOn: ([] as unknown[]).concat(o.dependsOn ?? []).map((d) => (d as { __name?: string }).__name),
                 customTimeouts: o.customTimeouts,
             };
-            for (const [k, v] of Object.entries(t.props ?? {})) {
-                if (pulumi.Output.isInstance(v)) {
-                    pending.push(
-                        pulumi.isSecret(v).then((s) => {
-                            if (s) (secretInputs[t.name] ??= []).push(k);
-                        }),
-                    );
-                }
-            }
             return undefined;
         });
 
@@ -126,19 +133,19 @@ async function main(): Promise<void> {
             }
         }
         await pulumi.runtime.disconnect();
-        await Promise.all(pending);
         Object.assign(result, { outputs, secretOutputs });
     } catch (e) {
         result.error = e instanceof Error ? e.message : String(e);
     }
+    // A failed apply may surface as an unhandled rejection a moment later: let it.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    result.error ??= unhandled[0];
     Object.assign(result, { resources, invokes, options, secretInputs, loggedErrors: pulumi.log.hasErrors() });
     process.stdout.write(JSON.stringify(result));
 }
 
-process.on("unhandledRejection", (e) => {
-    process.stdout.write(JSON.stringify({ error: `unhandled: ${e instanceof Error ? e.message : String(e)}` }));
-    process.exit(0);
-});
+const unhandled: string[] = [];
+process.on("unhandledRejection", (e) => unhandled.push(e instanceof Error ? e.message : String(e)));
 
 main().catch((e) => {
     process.stdout.write(JSON.stringify({ error: `harness: ${e instanceof Error ? e.stack : e}` }));
