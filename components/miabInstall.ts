@@ -74,8 +74,8 @@ export class MiabInstall extends pulumi.ComponentResource {
                     args.miabTag,
                     "--admin-email",
                     args.adminEmail,
-                    "--timeout-minutes",
-                    String(args.timeoutMinutes),
+                    "--timeout-seconds",
+                    String(args.timeoutMinutes * 60),
                 ]
                     .map(shellQuote)
                     .join(" "),

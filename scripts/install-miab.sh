@@ -6,7 +6,7 @@
 #
 # Usage:
 #   install-miab.sh --hostname FQDN --public-ip IPV4 --public-ipv6 IPV6 --tag vNN
-#                   --admin-email ADDRESS [--timeout-minutes N]
+#                   --admin-email ADDRESS [--timeout-seconds N]
 #                   [--repo URL] [--smtp-probe HOST]   < admin-password
 #
 # Input:  the first admin's password as the first line of stdin (never an argument).
@@ -20,7 +20,7 @@
 # Changes: /root/mailinabox, everything Mail-in-a-Box's setup changes, /var/log/miab-migrate/.
 # Safe to re-run: re-running setup is Mail-in-a-Box's supported repair and upgrade path,
 # and it creates keys and the first user only when they are missing.
-# The whole run is bounded by --timeout-minutes (default 90).
+# The whole run is bounded by --timeout-seconds (default 5400).
 #
 # Exit codes: 2 usage, 3 wrong system, 4 network check failed, 5 setup failed,
 #             6 setup timed out.
@@ -32,7 +32,7 @@ readonly LOG_DIR=/var/log/miab-migrate
 readonly MIAB_CONF=/etc/mailinabox.conf
 
 HOSTNAME_ARG="" PUBLIC_IP_ARG="" PUBLIC_IPV6_ARG="" TAG="" ADMIN_EMAIL=""
-TIMEOUT_MINUTES=90
+TIMEOUT_SECONDS=5400
 REPO=https://github.com/mail-in-a-box/mailinabox
 SMTP_PROBE=aspmx.l.google.com
 DEADLINE=0
@@ -60,7 +60,7 @@ parse_args() {
       --public-ipv6) PUBLIC_IPV6_ARG=$2 ;;
       --tag) TAG=$2 ;;
       --admin-email) ADMIN_EMAIL=$2 ;;
-      --timeout-minutes) TIMEOUT_MINUTES=$2 ;;
+      --timeout-seconds) TIMEOUT_SECONDS=$2 ;;
       --repo) REPO=$2 ;;
       --smtp-probe) SMTP_PROBE=$2 ;;
       *) usage "unknown option $1" ;;
@@ -78,14 +78,14 @@ parse_args() {
   [[ $TAG =~ ^v[0-9]+(\.[0-9]+)*[a-z]?$ ]] || usage "--tag must be a Mail-in-a-Box release tag such as v75 (got '$TAG')"
   [[ $ADMIN_EMAIL =~ ^[A-Za-z0-9._%+-]+@([a-z0-9-]+\.)+[a-z]{2,}$ ]] ||
     usage "--admin-email must be an email address (got '$ADMIN_EMAIL')"
-  [[ $TIMEOUT_MINUTES =~ ^[0-9]+$ && $TIMEOUT_MINUTES -ge 1 ]] ||
-    usage "--timeout-minutes must be a positive number (got '$TIMEOUT_MINUTES')"
+  [[ $TIMEOUT_SECONDS =~ ^[0-9]+$ && $TIMEOUT_SECONDS -ge 1 ]] ||
+    usage "--timeout-seconds must be a positive number (got '$TIMEOUT_SECONDS')"
 }
 
 # Seconds left before the deadline; dies once it has passed.
 remaining() {
   local left=$((DEADLINE - $(date +%s)))
-  [ "$left" -gt 0 ] || die 6 "the install did not finish within ${TIMEOUT_MINUTES} minutes (see ${LOG_DIR}/install.log); run pulumi up again to retry, setup is safe to re-run"
+  [ "$left" -gt 0 ] || die 6 "the install did not finish within ${TIMEOUT_SECONDS} seconds (see ${LOG_DIR}/install.log); run pulumi up again to retry, setup is safe to re-run"
   echo "$left"
 }
 
@@ -131,7 +131,7 @@ check_network() {
   fi
   local reversed listed
   reversed=$(awk -F. '{print $4"."$3"."$2"."$1}' <<<"$PUBLIC_IP_ARG")
-  listed=$(getent ahostsv4 "${reversed}.zen.spamhaus.org" 2>/dev/null | awk 'NR==1{print $1}' || true)
+  listed=$(getent hosts "${reversed}.zen.spamhaus.org" 2>/dev/null | awk 'NR==1{print $1}' || true)
   case $listed in
     "") ;;
     127.255.255.*) echo "warning: Spamhaus refused the query (${listed}): the DNSBL status of ${PUBLIC_IP_ARG} is unknown" ;;
@@ -145,7 +145,7 @@ fetch_miab() {
     git -C "$MIAB_DIR" fetch --quiet --depth 1 origin "refs/tags/${TAG}:refs/tags/${TAG}"
   else
     rm -rf "$MIAB_DIR.tmp"
-    git clone --quiet --depth 1 --branch "$TAG" "$REPO" "$MIAB_DIR.tmp"
+    git -c advice.detachedHead=false clone --quiet --depth 1 --branch "$TAG" "$REPO" "$MIAB_DIR.tmp"
     mv "$MIAB_DIR.tmp" "$MIAB_DIR"
   fi
   git -C "$MIAB_DIR" -c advice.detachedHead=false checkout --quiet "refs/tags/${TAG}"
@@ -169,7 +169,7 @@ run_setup() {
   unset EMAIL_PW
   case $status in
     0) ;;
-    124 | 137) die 6 "Mail-in-a-Box setup did not finish within ${TIMEOUT_MINUTES} minutes (see ${log}); run pulumi up again to retry, setup is safe to re-run" ;;
+    124 | 137) die 6 "Mail-in-a-Box setup did not finish within ${TIMEOUT_SECONDS} seconds (see ${log}); run pulumi up again to retry, setup is safe to re-run" ;;
     *) explain_failure "$log" "$status" ;;
   esac
 }
@@ -197,7 +197,7 @@ verify_setup() {
 
 main() {
   parse_args "$@"
-  DEADLINE=$(($(date +%s) + TIMEOUT_MINUTES * 60))
+  DEADLINE=$(($(date +%s) + TIMEOUT_SECONDS))
   read_password
   step 1 "checking the system"
   check_system

@@ -109,7 +109,7 @@ describe("provision on staging", () => {
             connection,
             create:
                 "/root/miab-migrate/install-miab.sh --hostname box.miab-staging.example --public-ip 203.0.113.50 --public-ipv6 2001:db8:50::2 " +
-                "--tag v75 --admin-email admin@box.miab-staging.example --timeout-minutes 90",
+                "--tag v75 --admin-email admin@box.miab-staging.example --timeout-seconds 5400",
             stdin: MOCK.password,
             triggers: [sha256(SCRIPT)],
             logging: "stdoutAndStderr",
