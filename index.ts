@@ -7,22 +7,11 @@ import * as tls from "@pulumi/tls";
 import { MailDns } from "./components/mailDns";
 import { MiabInstall } from "./components/miabInstall";
 import { NewBox } from "./components/newBox";
-import { parseConfig } from "./lib/config";
 import { PHASE_SUMMARY, hasNewBox, newBoxOpenToWorld, nextPhase as phaseAfter } from "./lib/phases";
 import { planRecords } from "./lib/records";
+import { readStackConfig } from "./lib/stackConfig";
 
-const cfg = new pulumi.Config();
-const sshPrivateKey = cfg.getSecret("sshPrivateKey");
-const config = parseConfig({
-    hostname: cfg.get("hostname"),
-    domains: cfg.getObject("domains"),
-    phase: cfg.get("phase"),
-    dns: cfg.getObject("dns"),
-    oldServer: cfg.getObject("oldServer"),
-    newServer: cfg.getObject("newServer"),
-    hasSshPrivateKey: sshPrivateKey !== undefined,
-});
-const privateKey = sshPrivateKey as pulumi.Output<string>;
+const { config, sshPrivateKey: privateKey } = readStackConfig();
 const { hostname, phase, dns, oldServer, newServer } = config;
 
 let box: NewBox | undefined;

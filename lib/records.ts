@@ -5,7 +5,7 @@
  * Pure: addresses are left as placeholders (`address: "ipv4" | "ipv6"`) that the
  * MailDns component fills in with the box `dns.target` names. So the plan, and with it
  * every record's key and Pulumi name, does not depend on the TTL or the target: changing
- * either can only update records in place (issue 2, point 6).
+ * either can only update records in place (test/program.test.ts proves it).
  *
  * Not planned (see README "What is not supported"): NS/ns1/ns2 glue (Cloudflare serves
  * the zone), TLSA and SSHFP (bound to the serving box's keys and meaningful only with

@@ -184,6 +184,8 @@ describe("parseConfig refuses bad input, naming the key and the valid values", (
             set("dns.adopt", { "A nope.example.com": `${"a".repeat(32)}/${"b".repeat(32)}` }),
             'dns.adopt["A nope.example.com"]: no managed record has that key; keys are "<TYPE> <name>" as listed in the records output',
         ],
+        ["missing oldServer", set("oldServer", undefined), 'oldServer is required (an object; see README "Configuration")'],
+        ["missing newServer", set("newServer", undefined), 'newServer is required (an object; see README "Configuration")'],
         ["missing old IPv4", set("oldServer.ipv4", undefined), "oldServer.ipv4 is required: the old box's public IPv4 address"],
         [
             "malformed old IPv4",

@@ -203,6 +203,16 @@ describe("prepare creates nothing new", () => {
     });
 });
 
+describe("preview of a new stack", () => {
+    it("evaluates with the droplet's addresses still unknown", () => {
+        const ev = evaluate(staging(), { preview: true });
+        assert.equal(ev.error, undefined);
+        assert.equal(byType(ev, DROPLET).length, 1);
+        assert.equal(byType(ev, COMMAND).length, 2);
+        assert.equal(byType(ev, RECORD).length, 49);
+    });
+});
+
 describe("provision on prod", () => {
     it("protects the droplet and its host key, and manages both domains' zones", () => {
         const ev = evaluate(prod(), { stack: "prod" });

@@ -98,6 +98,17 @@ describe("planRecords mirrors Mail-in-a-Box's External DNS page", () => {
         );
     });
 
+    it("plans the hostname's records once when it is also listed as a domain", () => {
+        const input = { hostname: "box.example.com", dkim: "v=DKIM1; p=KEY", custom: [] };
+        const implicit = planRecords({ ...input, domains: [d("example.com")] });
+        const explicit = planRecords({ ...input, domains: [d("example.com"), d("box.example.com")] });
+        // Same records; those under the hostname now belong to its own entry (whose zone is example.com's).
+        const rezoned = lines(implicit).map((l) =>
+            /box\.example\.com <|box\.example\.com [^<]/.test(l.split(" | ")[1]) ? l.replace(/^example\.com/, "box.example.com") : l,
+        );
+        assert.deepEqual(lines(explicit).sort(), rezoned.sort());
+    });
+
     it("puts a record in the zone of the longest domain it lies in", () => {
         const domains = [d("example.com"), d("mail.example.com")];
         assert.equal(zoneOf("box.mail.example.com", domains), "mail.example.com");
