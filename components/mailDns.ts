@@ -61,6 +61,32 @@ export class MailDns extends pulumi.ComponentResource {
         args.domains.forEach(zoneIdOf);
 
         const records = args.records.filter((r) => !(r.address === "ipv6" && args.target.ipv6 === undefined));
+        const checks = [...new Set(records.map((r) => r.zone))].map((zone) => {
+            const zoneId = zoneIds.get(zone) as pulumi.Output<string>;
+            const existing = cloudflare.getDnsRecordsOutput({ zoneId, maxItems: 5000 }, { parent: this });
+            return pulumi.all([zoneId, existing]).apply(([id, found]) =>
+                unadoptedRecords(
+                    records.filter((r) => r.zone === zone),
+                    found.results.map((e): ExistingRecord => ({
+                        id: e.id,
+                        name: e.name,
+                        type: e.type,
+                        content: e.content,
+                        ttl: e.ttl,
+                        comment: e.comment,
+                    })),
+                    args.adopt,
+                    id,
+                    args.marker,
+                ),
+            );
+        });
+        // Every record waits for this check: when it fails, no record in any zone is touched.
+        this.adoptionCheck = pulumi.all(checks).apply((lists) => {
+            const problems = lists.flat();
+            if (problems.length > 0) throw new AdoptionError(problems);
+            return `no record in the zones would be duplicated (${records.length} managed)`;
+        });
         const table: pulumi.Output<ManagedRecord>[] = [];
         for (const r of records) {
             const content: pulumi.Input<string> | undefined =
@@ -69,7 +95,7 @@ export class MailDns extends pulumi.ComponentResource {
             new cloudflare.DnsRecord(
                 recordResourceName(name, r.key),
                 {
-                    zoneId: zoneIds.get(r.zone) as pulumi.Output<string>,
+                    zoneId: pulumi.all([zoneIds.get(r.zone) as pulumi.Output<string>, this.adoptionCheck]).apply(([id]) => id),
                     name: r.name,
                     type: r.type,
                     ttl: args.ttl,
@@ -96,31 +122,6 @@ export class MailDns extends pulumi.ComponentResource {
             );
         }
 
-        const checks = [...new Set(records.map((r) => r.zone))].map((zone) => {
-            const zoneId = zoneIds.get(zone) as pulumi.Output<string>;
-            const existing = cloudflare.getDnsRecordsOutput({ zoneId, maxItems: 5000 }, { parent: this });
-            return pulumi.all([zoneId, existing]).apply(([id, found]) =>
-                unadoptedRecords(
-                    records.filter((r) => r.zone === zone),
-                    found.results.map((e): ExistingRecord => ({
-                        id: e.id,
-                        name: e.name,
-                        type: e.type,
-                        content: e.content,
-                        ttl: e.ttl,
-                        comment: e.comment,
-                    })),
-                    args.adopt,
-                    id,
-                    args.marker,
-                ),
-            );
-        });
-        this.adoptionCheck = pulumi.all(checks).apply((lists) => {
-            const problems = lists.flat();
-            if (problems.length > 0) throw new AdoptionError(problems);
-            return `no record in the zones would be duplicated (${records.length} managed)`;
-        });
         this.table = pulumi.all(table);
         this.registerOutputs({ table: this.table, adoptionCheck: this.adoptionCheck });
     }

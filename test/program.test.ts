@@ -281,8 +281,9 @@ describe("existing records are adopted, never duplicated", () => {
         [zone]: [{ id: "e".repeat(32), name: "box.miab-staging.example", type: "A", content: "198.51.100.20", ttl: 86400, comment: "" }],
     };
 
-    it("fails the run naming the record and the command that adopts it", () => {
+    it("fails the run naming the record and the command that adopts it, creating no record", () => {
         const ev = evaluate(stackConfig("staging"), { existingRecords: existing });
+        assert.deepEqual(byType(ev, RECORD), []);
         assert.equal(
             ev.error,
             "miab-migrate: records already in Cloudflare would be duplicated; nothing was changed:\n" +
