@@ -291,6 +291,25 @@ describe("install-miab.sh on a box", () => {
         );
     });
 
+    it("explains Mail-in-a-Box's own wrong-release failure", () => {
+        const r = inBox(newBox(), boxArgs(), { mode: "ubuntu" });
+        assert.equal(r.status, 3);
+        assert.equal(
+            lastError(r),
+            "install-miab: error: Mail-in-a-Box setup stopped: wrong Ubuntu release (details in /var/log/miab-migrate/install.log). Use the image ubuntu-22-04-x64.",
+        );
+    });
+
+    it("reports any other setup failure with its exit code, its output shown", () => {
+        const r = inBox(newBox(), boxArgs(), { mode: "fail" });
+        assert.equal(r.status, 5);
+        assert.match(r.stdout, /^E: Unable to locate package nsd$/m);
+        assert.equal(
+            lastError(r),
+            "install-miab: error: Mail-in-a-Box setup failed with exit code 3; its last lines are above and all of it is in /var/log/miab-migrate/install.log",
+        );
+    });
+
     it("does not trust setup's exit code 0 when it installed nothing", () => {
         const r = inBox(newBox(), boxArgs(), { mode: "noconf" });
         assert.equal(r.status, 5);
