@@ -111,8 +111,11 @@ describe("test hosts", () => {
         assert.deepEqual(alias, { recipients: { "postmaster@example.test": 250 }, data: 250 });
         const maildir = path.join(env.MIAB_TEST_HOSTS_DIR, "old", "home", "user-data", "mail", "mailboxes", "example.test", "alice");
         await waitFor("delivery", async () => existsSync(path.join(maildir, "new")) && readdirSync(path.join(maildir, "new")).length === 2);
-        const [file] = readdirSync(path.join(maildir, "new"));
-        assert.match(readFileSync(path.join(maildir, "new", file), "utf8"), /^Message-ID: <m1@sender\.test>$/m);
+        const subjects = readdirSync(path.join(maildir, "new"))
+            .map((f) => readFileSync(path.join(maildir, "new", f), "utf8"))
+            .map((text) => `${/^Subject: (.*)$/m.exec(text)?.[1]} / ${/^Delivered-To: (.*)$/m.exec(text)?.[1]}`)
+            .sort();
+        assert.deepEqual(subjects, ["hello / alice@example.test", "to the alias / alice@example.test"]);
         assert.equal(await imapCount(OLD.address, "alice@example.test", "alice-password"), 2);
         await assert.rejects(imapCount(OLD.address, "alice@example.test", "wrong"), /IMAP login failed/);
     });
