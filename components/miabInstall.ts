@@ -33,8 +33,6 @@ export interface MiabInstallArgs {
 export class MiabInstall extends pulumi.ComponentResource {
     public readonly adminEmail: pulumi.Output<string>;
     public readonly adminPassword: pulumi.Output<string>;
-    /** The installer's last output lines. */
-    public readonly log: pulumi.Output<string>;
 
     constructor(name: string, args: MiabInstallArgs, opts?: pulumi.ComponentResourceOptions) {
         super("miab-migrate:index:MiabInstall", name, {}, opts);
@@ -81,7 +79,7 @@ export class MiabInstall extends pulumi.ComponentResource {
                     .join(" "),
             );
 
-        const install = new command.remote.Command(
+        new command.remote.Command(
             `${name}-install`,
             {
                 connection,
@@ -100,7 +98,6 @@ export class MiabInstall extends pulumi.ComponentResource {
 
         this.adminEmail = pulumi.output(args.adminEmail);
         this.adminPassword = pulumi.secret(password.result);
-        this.log = install.stdout.apply((out) => out.split("\n").slice(-20).join("\n"));
-        this.registerOutputs({ adminEmail: this.adminEmail, adminPassword: this.adminPassword, log: this.log });
+        this.registerOutputs({ adminEmail: this.adminEmail, adminPassword: this.adminPassword });
     }
 }

@@ -4,6 +4,11 @@ import * as tls from "@pulumi/tls";
 import { renderCloudInit } from "../lib/cloudInit";
 import { planInbound, planOutbound } from "../lib/firewall";
 
+/**
+ * hostname, adminCidrs, oldServer, openToWorld and protect are plain values, not Inputs:
+ * they decide resource names, options and firewall rules when the component is built, so
+ * that `pulumi preview` shows them in full.
+ */
 export interface NewBoxArgs {
     /** The box's FQDN; also the droplet name, which is how DigitalOcean sets its PTR records. */
     readonly hostname: string;

@@ -103,7 +103,7 @@ export class ConfigError extends Error {
 
 type Obj = Record<string, unknown>;
 
-const show = (v: unknown): string => (typeof v === "string" ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v)));
+const show = (v: unknown): string => JSON.stringify(v) ?? String(v);
 
 function isObj(v: unknown): v is Obj {
     return typeof v === "object" && v !== null && !Array.isArray(v);
