@@ -201,14 +201,15 @@ EOF
 EOS
 }
 
-# Daemons get no stdio of ours: a caller reading our output would otherwise wait for them.
+# Daemons get no stdio of ours (a caller reading our output would wait for them) and not
+# the lock's descriptor (every later up or down would wait for them).
 start_daemons() {
   local name=$1
-  enter "$name" /usr/sbin/sshd -E /var/log/sshd.log </dev/null >/dev/null 2>&1 ||
+  enter "$name" /usr/sbin/sshd -E /var/log/sshd.log </dev/null >/dev/null 2>&1 9>&- ||
     die "sshd did not start on $name: $(tail -n 5 "$BASE/$name/log/sshd.log" 2>/dev/null)"
-  enter "$name" postfix start </dev/null >/dev/null 2>&1 ||
+  enter "$name" postfix start </dev/null >/dev/null 2>&1 9>&- ||
     die "postfix did not start on $name: $(tail -n 5 "$BASE/$name/log/mail.log" 2>/dev/null)"
-  enter "$name" dovecot </dev/null >/dev/null 2>&1 ||
+  enter "$name" dovecot </dev/null >/dev/null 2>&1 9>&- ||
     die "dovecot did not start on $name: $(tail -n 5 "$BASE/$name/log/dovecot.log" 2>/dev/null)"
 }
 
@@ -268,14 +269,29 @@ down() {
   fi
 }
 
+# Hosts of test files running in parallel share the bridge: create, attach and remove
+# under one lock.
+lock() {
+  mkdir -p /run/lock
+  exec 9>/run/lock/miab-testhost.lock
+  flock -w 120 9 || die "another testhost.sh held /run/lock/miab-testhost.lock for 2 minutes"
+}
+
 main() {
   [ $# -ge 2 ] || die "usage: testhost.sh up NAME ADDRESS HOSTNAME | exec NAME CMD... | down NAME | hostkey NAME"
   local cmd=$1
   shift
   case $cmd in
-    up) [ $# -eq 3 ] || die "usage: testhost.sh up NAME ADDRESS HOSTNAME"; up "$@" ;;
+    up)
+      [ $# -eq 3 ] || die "usage: testhost.sh up NAME ADDRESS HOSTNAME"
+      lock
+      up "$@"
+      ;;
     exec) enter "$@" ;;
-    down) down "$1" ;;
+    down)
+      lock
+      down "$1"
+      ;;
     hostkey) cut -d' ' -f1,2 "$BASE/$1/etc/ssh/ssh_host_ed25519_key.pub" ;;
     *) die "unknown command $cmd" ;;
   esac
