@@ -5,28 +5,17 @@
  * the problems when they disagree. Needs no credentials: secrets are not read.
  */
 import { readFileSync } from "node:fs";
-import * as path from "node:path";
-import * as yaml from "js-yaml";
 import { parseConfig } from "../lib/config";
 import { type StackOutputs, checkOutputs } from "../lib/outputsCheck";
+import { readStackFile } from "./stackFile";
 
 function main(stack: string | undefined): number {
     if (!stack || !/^[a-z0-9-]+$/.test(stack)) {
         process.stderr.write("usage: pulumi stack output --json --stack S | node --import tsx ci/check-outputs.ts S\n");
         return 2;
     }
-    const file = path.resolve(__dirname, "..", `Pulumi.${stack}.yaml`);
-    const doc = yaml.load(readFileSync(file, "utf8")) as { config: Record<string, unknown> };
-    const get = (k: string) => doc.config[`miab-migrate:${k}`];
-    const config = parseConfig({
-        hostname: get("hostname"),
-        domains: get("domains"),
-        phase: get("phase"),
-        dns: get("dns"),
-        oldServer: get("oldServer"),
-        newServer: get("newServer"),
-        hasSshPrivateKey: true,
-    });
+    // The secret SSH key is not needed to compare outputs.
+    const config = parseConfig({ ...readStackFile(stack), hasSshPrivateKey: true });
     const outputs = JSON.parse(readFileSync(0, "utf8")) as StackOutputs;
     const problems = checkOutputs(config, outputs);
     if (problems.length > 0) {

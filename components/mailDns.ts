@@ -29,7 +29,7 @@ export interface ManagedRecord {
 }
 
 /** Resource names derive from the record key only, never from TTL or content. */
-export function recordResourceName(component: string, key: string): string {
+function recordResourceName(component: string, key: string): string {
     return `${component}-${key.replace(/[^A-Za-z0-9._-]+/g, "-")}`;
 }
 

@@ -5,6 +5,7 @@
  * (imported, `dns.adopt`) or removed first. Pure.
  */
 import type { PlannedRecord } from "./records";
+import { joinQuotedStrings, policyKind } from "./txt";
 
 export interface ExistingRecord {
     readonly id: string;
@@ -15,22 +16,16 @@ export interface ExistingRecord {
     readonly comment?: string;
 }
 
-const POLICY = /^v=(spf1|DKIM1|DMARC1)\b/;
-
-/** Cloudflare returns TXT content quoted; compare the text itself. */
-function txt(content: string): string {
-    const quoted = [...content.matchAll(/"([^"]*)"/g)].map((m) => m[1]);
-    return quoted.length > 0 ? quoted.join("") : content;
-}
-
 function clashes(planned: PlannedRecord, existing: ExistingRecord): boolean {
     if (existing.name.toLowerCase() !== planned.name) return false;
     if (existing.type === "CNAME" || planned.type === "CNAME") return true;
     if (existing.type !== planned.type) return false;
     if (planned.type !== "TXT") return true;
     // Other TXT records (site verifications...) live beside ours; only the same policy clashes.
-    const kind = POLICY.exec(planned.content ?? "")?.[1];
-    return kind !== undefined ? POLICY.exec(txt(existing.content))?.[1] === kind : txt(existing.content) === planned.content;
+    // Cloudflare returns TXT content quoted; compare the text itself.
+    const text = joinQuotedStrings(existing.content);
+    const kind = policyKind(planned.content ?? "");
+    return kind !== undefined ? policyKind(text) === kind : text === planned.content;
 }
 
 /**

@@ -4,6 +4,7 @@
  * so every rule is tested directly (test/config.test.ts).
  */
 import { customConflicts, planRecords } from "./records";
+import { joinQuotedStrings } from "./txt";
 import { IMPLEMENTED_PHASES, PHASES, type Phase, isPhase, mayTargetNewBox } from "./phases";
 import { isCidr, isFqdn, isIPv4, isIPv6, isSshPublicKey, isWithin } from "./validate";
 
@@ -111,8 +112,7 @@ function isObj(v: unknown): v is Obj {
 
 /** Joins the quoted strings of OpenDKIM's mail.txt, as Mail-in-a-Box's dns_update.py does. */
 export function normalizeDkim(raw: string): string {
-    const quoted = [...raw.matchAll(/"([^"]*)"/g)].map((m) => m[1]);
-    return (quoted.length > 0 ? quoted.join("") : raw).trim();
+    return joinQuotedStrings(raw).trim();
 }
 
 export function parseConfig(raw: RawConfig): MigrationConfig {

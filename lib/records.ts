@@ -13,6 +13,7 @@
  * through `dns.custom` if you publish them.
  */
 import type { CustomRecord, DomainConfig } from "./config";
+import { policyKind } from "./txt";
 import { isWithin } from "./validate";
 
 export type RecordType = "A" | "AAAA" | "CNAME" | "MX" | "TXT" | "SRV";
@@ -142,7 +143,7 @@ export function customConflicts(records: readonly PlannedRecord[]): string[] {
             (s) =>
                 s.name === c.name &&
                 (s.type === c.type || c.type === "CNAME" || s.type === "CNAME") &&
-                !(c.type === "TXT" && !/^v=(spf1|DKIM1|DMARC1)/.test(c.content ?? "")),
+                !(c.type === "TXT" && policyKind(c.content ?? "") === undefined),
         );
         if (clash) {
             problems.push(

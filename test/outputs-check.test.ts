@@ -2,12 +2,12 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import * as path from "node:path";
 import { describe, it } from "node:test";
-import { type RawConfig, parseConfig } from "../lib/config";
+import { parseConfig } from "../lib/config";
 import { type StackOutputs, checkOutputs } from "../lib/outputsCheck";
 import { ROOT, evaluate, stackConfig } from "./harness/program";
 
 const staging = stackConfig("staging");
-const config = parseConfig({ ...staging, hasSshPrivateKey: true } as unknown as RawConfig);
+const config = parseConfig({ ...staging, hasSshPrivateKey: true });
 
 /** The outputs the program itself produces for the committed staging stack. */
 const outputs = evaluate(staging).outputs as StackOutputs;

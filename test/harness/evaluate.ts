@@ -140,7 +140,7 @@ async function main(): Promise<void> {
     // A failed apply may surface as an unhandled rejection a moment later: let it.
     await new Promise((resolve) => setTimeout(resolve, 50));
     result.error ??= unhandled[0];
-    Object.assign(result, { resources, invokes, options, secretInputs, loggedErrors: pulumi.log.hasErrors() });
+    Object.assign(result, { resources, invokes, options, secretInputs });
     process.stdout.write(JSON.stringify(result));
 }
 

@@ -1,8 +1,7 @@
 /** Runs the program under mocks in a child process (test/harness/evaluate.ts) and returns what it did. */
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import * as path from "node:path";
-import * as yaml from "js-yaml";
+import { readStackFile } from "../../ci/stackFile";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
 
@@ -27,10 +26,7 @@ export const TEST_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\ndGVzdCBrZX
 
 /** The committed stack file's config, without the project prefix, plus the test SSH key. */
 export function stackConfig(stack: string): Record<string, unknown> {
-    const doc = yaml.load(readFileSync(path.join(ROOT, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
-    const config: Record<string, unknown> = { sshPrivateKey: TEST_PRIVATE_KEY };
-    for (const [k, v] of Object.entries(doc.config)) config[k.replace(/^miab-migrate:/, "")] = v;
-    return config;
+    return { sshPrivateKey: TEST_PRIVATE_KEY, ...readStackFile(stack) };
 }
 
 export const ZONES: Record<string, string> = {
