@@ -207,9 +207,16 @@ describe("preview of a new stack", () => {
     it("evaluates with the droplet's addresses still unknown", () => {
         const ev = evaluate(staging(), { preview: true });
         assert.equal(ev.error, undefined);
+        const unknown = { __pulumiUnknown: true };
         assert.equal(byType(ev, DROPLET).length, 1);
+        assert.deepEqual(one(ev, "new-box-firewall").inputs.dropletIds, [unknown]);
         assert.equal(byType(ev, COMMAND).length, 2);
-        assert.equal(byType(ev, RECORD).length, 49);
+        assert.deepEqual(one(ev, "miab-install").inputs.create, unknown, "the command line waits for the droplet's addresses");
+        assert.deepEqual(one(ev, "miab-install").inputs.connection, unknown);
+        assert.equal(one(ev, "miab-upload").inputs.stdin, SCRIPT, "the preview shows the whole script");
+        const records = byType(ev, RECORD);
+        assert.equal(records.length, 49);
+        assert.equal(one(ev, "dns-A-box.miab-staging.example").inputs.content, "198.51.100.20", "DNS still points at the old box");
     });
 });
 

@@ -64,8 +64,9 @@ async function main(): Promise<void> {
                 resources.push({ type: args.type, name: args.name, inputs: unsecret(args.name, args.inputs), id: args.id });
                 const state: Record<string, unknown> = { ...args.inputs };
                 if (args.type === "digitalocean:index/droplet:Droplet") {
-                    Object.assign(state, { ipv4Address: MOCK.dropletIpv4, ipv6Address: MOCK.dropletIpv6 });
-                    return { id: MOCK.dropletId, state };
+                    // A droplet's addresses are known only once it exists: not during a preview.
+                    if (!input.preview) Object.assign(state, { ipv4Address: MOCK.dropletIpv4, ipv6Address: MOCK.dropletIpv6 });
+                    return { id: input.preview ? "" : MOCK.dropletId, state };
                 }
                 if (args.type === "tls:index/privateKey:PrivateKey") {
                     Object.assign(state, { privateKeyOpenssh: MOCK.hostKeyPrivate, publicKeyOpenssh: `${MOCK.hostKeyPublic}\n` });
