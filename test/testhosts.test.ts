@@ -93,7 +93,7 @@ describe("test hosts", () => {
         assert.notEqual(oldKey, newKey);
         const ok = ssh(OLD.address, oldKey, "cat /etc/mailname; ls /home/user-data/mail");
         assert.equal(ok.status, 0, ok.stderr);
-        assert.equal(ok.stdout, "box.example.test\nmailboxes\nusers.sqlite\n");
+        assert.equal(ok.stdout, "box.example.test\ndkim\nmailboxes\nusers.sqlite\n");
         const wrong = ssh(NEW.address, oldKey, "true");
         assert.equal(wrong.status, 255);
         assert.match(wrong.stderr, /Host key verification failed/);

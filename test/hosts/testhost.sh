@@ -28,6 +28,8 @@ readonly BASE=${MIAB_TEST_HOSTS_DIR:-/var/tmp/miab-test-hosts}
 readonly BRIDGE=miabbr0
 readonly BRIDGE_ADDR=198.18.0.1/24
 readonly STORAGE=/home/user-data
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+readonly HERE
 
 die() {
   printf 'testhost: error: %s\n' "$*" >&2
@@ -72,7 +74,9 @@ network_up() {
 # A private mount namespace, kept alive by a bind mount on $BASE/NAME/mnt.ns.
 filesystem_up() {
   local name=$1 dir=$BASE/$1
-  mkdir -p "$dir"/{root,home,spool,lib-postfix,lib-dovecot,log,run}
+  mkdir -p "$dir"/{root,home,spool,lib-postfix,lib-dovecot,log,run,sbin}
+  # systemd does not run in a test host: a stand-in systemctl drives its daemons.
+  install -m 0755 "$HERE/systemctl.sh" "$dir/sbin/systemctl"
   cp -a /etc "$dir/etc"
   # The host's own name; /etc/mailname is what Postfix announces.
   echo "$3" >"$dir/etc/mailname"
@@ -92,7 +96,8 @@ filesystem_up() {
     mount --bind "$d/lib-postfix" /var/lib/postfix
     mount --bind "$d/lib-dovecot" /var/lib/dovecot
     mount --bind "$d/log" /var/log
-    mount --bind "$d/run" /run' _ "$dir"
+    mount --bind "$d/run" /run
+    mount --bind "$d/sbin" /usr/local/sbin' _ "$dir"
 }
 
 configure() {
@@ -127,6 +132,35 @@ CREATE TABLE IF NOT EXISTS mfa (id INTEGER PRIMARY KEY AUTOINCREMENT, user_id IN
 CREATE TABLE IF NOT EXISTS auto_aliases (id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL UNIQUE, destination TEXT NOT NULL, permitted_senders TEXT);
 SQL
 chown -R mail:mail "$storage/mail"
+
+# What Mail-in-a-Box's setup leaves besides the mail store (setup/start.sh, setup/dkim.sh,
+# setup/ssl.sh, management/backup.py): its settings file, a DKIM key with OpenDKIM's
+# mail.txt, a TLS key and certificate, the backup passphrase.
+cat >/etc/mailinabox.conf <<EOF
+STORAGE_USER=user-data
+STORAGE_ROOT=$storage
+PRIMARY_HOSTNAME=$hostname
+PUBLIC_IP=$address
+PUBLIC_IPV6=
+PRIVATE_IP=$address
+PRIVATE_IPV6=
+MTA_STS_MODE=enforce
+EOF
+mkdir -p "$storage/mail/dkim" "$storage/ssl" "$storage/backup"
+openssl genrsa -out "$storage/mail/dkim/mail.private" 2048 2>/dev/null
+key=$(openssl rsa -in "$storage/mail/dkim/mail.private" -pubout -outform DER 2>/dev/null | base64 -w0)
+printf 'mail._domainkey\tIN\tTXT\t( "v=DKIM1; h=sha256; k=rsa; s=email; "\n\t  "p=%s"\n\t  "%s" )  ; ----- DKIM key mail for %s\n' \
+  "${key:0:250}" "${key:250}" "$hostname" >"$storage/mail/dkim/mail.txt"
+openssl req -x509 -newkey rsa:2048 -nodes -subj "/CN=$hostname" -days 30 \
+  -keyout "$storage/ssl/ssl_private_key.pem" -out "$storage/ssl/ssl_certificate.pem" 2>/dev/null
+(umask 077 && openssl rand -hex 64 >"$storage/backup/secret_key.txt")
+echo 13 >"$storage/mailinabox.version"
+
+# The firewall Mail-in-a-Box's setup enables (setup/system.sh); IMAP on 143 stands in for
+# 993 (the test hosts have no TLS).
+ufw --force reset >/dev/null
+for port in 22 25 53 80 443 465 587 993 995 4190 143; do ufw allow "$port/tcp" >/dev/null; done
+ufw --force enable >/dev/null
 
 # Dovecot as Mail-in-a-Box sets it up (setup/mail-dovecot.sh, setup/mail-users.sh).
 cat >/etc/dovecot/dovecot.conf <<EOF

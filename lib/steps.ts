@@ -1,0 +1,56 @@
+/**
+ * The command lines of the remote steps: which script runs with which arguments. Pure, so
+ * the components and the tests that run the scripts on test hosts use the same strings.
+ * Every value that reaches a command line is shell-quoted; secrets never do (they go on
+ * stdin).
+ */
+import { REMOTE_DIR, shellQuote } from "./scripts";
+
+/** The scripts each box gets, uploaded before its first step. */
+export const OLD_BOX_SCRIPTS = ["inventory.sh", "backup-files.sh", "freeze.sh", "transfer-access.sh", "transfer-gate.sh"] as const;
+export const NEW_BOX_SCRIPTS = ["inventory.sh", "transfer.sh", "restore.sh"] as const;
+
+/** Where the new box keeps the copy of the old box until `restore` moves it into place. */
+export const STAGING_DIR = "/home/miab-migrate-staging";
+
+/** The old box's storage root unless its inventory says otherwise. */
+export const DEFAULT_STORAGE_ROOT = "/home/user-data";
+
+export interface OldBoxAddress {
+    readonly ipv4: string;
+    readonly sshPort: number;
+    readonly hostKey: string;
+}
+
+function script(name: string, ...args: string[]): string {
+    return [`${REMOTE_DIR}/${name}`, ...args].map(shellQuote).join(" ");
+}
+
+/** Runs `command` as root: as is for root, through `sudo -n` (no password prompt) for another user. */
+export function asRoot(user: string, command: string): string {
+    return user === "root" ? command : `sudo -n sh -c ${shellQuote(command)}`;
+}
+
+function oldArgs(old: OldBoxAddress): string[] {
+    return ["--old", old.ipv4, "--port", String(old.sshPort)];
+}
+
+export const steps = {
+    inventory: () => script("inventory.sh"),
+    backupFiles: () => script("backup-files.sh"),
+    freeze: (sshPort: number) => script("freeze.sh", "close", "--ssh-port", String(sshPort)),
+    thaw: () => script("freeze.sh", "open"),
+    grantTransfer: (newIpv4: string) => script("transfer-access.sh", "grant", "--from", newIpv4),
+    revokeTransfer: () => script("transfer-access.sh", "revoke"),
+    transferSetup: (old: OldBoxAddress) =>
+        script("transfer.sh", "setup", ...oldArgs(old), "--old-host-key", old.hostKey.split(/\s+/).slice(0, 2).join(" ")),
+    transferForget: () => script("transfer.sh", "forget"),
+    pull: (old: OldBoxAddress, sourceRoot: string) =>
+        script("transfer.sh", "pull", ...oldArgs(old), "--source-root", sourceRoot, "--dest", `${STAGING_DIR}/user-data`),
+    stragglers: (old: OldBoxAddress, sourceRoot: string) =>
+        script("transfer.sh", "stragglers", ...oldArgs(old), "--source-root", sourceRoot, "--storage-root", DEFAULT_STORAGE_ROOT),
+    pushBack: (old: OldBoxAddress, sourceRoot: string) =>
+        script("transfer.sh", "push-back", ...oldArgs(old), "--source-root", sourceRoot, "--storage-root", DEFAULT_STORAGE_ROOT),
+    restore: () => script("restore.sh", "apply", "--staging", `${STAGING_DIR}/user-data`),
+    unrestore: () => script("restore.sh", "undo", "--staging", `${STAGING_DIR}/user-data`),
+};

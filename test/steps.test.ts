@@ -1,0 +1,312 @@
+/**
+ * The migration's remote steps, run for real over SSH on two test hosts (old and new) with
+ * the command lines the program uses (lib/steps.ts), each twice, checking what each one
+ * changed on disk, in the firewall and in the running services.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { readFileSync, readdirSync, renameSync } from "node:fs";
+import * as net from "node:net";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { NEW_BOX_SCRIPTS, OLD_BOX_SCRIPTS, STAGING_DIR, steps } from "../lib/steps";
+import { type Box, Lab } from "./harness/hosts";
+import { imapCount, smtpSend } from "./harness/mail";
+import { type Corpus, generateCorpus, writeCorpus } from "./rehearsal/corpus";
+
+const SR = "/home/user-data";
+const lab = new Lab();
+let oldBox: Box;
+let newBox: Box;
+let corpus: Corpus;
+let ufwBefore = "";
+const transferKey = path.join(lab.scratch, "transfer_ed25519");
+
+const hash = (pw: string) => spawnSync("doveadm", ["pw", "-s", "SHA512-CRYPT", "-p", pw], { encoding: "utf8" }).stdout.trim();
+const sha = (s: string | Buffer) => createHash("sha256").update(s).digest("hex");
+/** Path, size and mtime of every file under `dir` on `box`: what "unchanged" means. */
+const tree = (box: Box, dir: string) => box.exec("bash", "-c", `find ${dir} -printf '%P %s %T@ %m %u\\n' | sort`);
+const oldAddress = () => ({ ipv4: oldBox.address, sshPort: 22, hostKey: `${oldBox.hostKey()} root@old` });
+
+/** Answers on address:port within 2 seconds? */
+function answers(address: string, port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+        const s = net.connect({ host: address, port, timeout: 2000 });
+        s.on("connect", () => (s.destroy(), resolve(true)));
+        s.on("timeout", () => (s.destroy(), resolve(false)));
+        s.on("error", () => resolve(false));
+    });
+}
+
+function maildirFiles(box: Box, user: string): string[] {
+    const [local, domain] = user.split("@");
+    const out = box.exec("bash", "-c", `cd ${SR}/mail/mailboxes/${domain}/${local} && find . -path '*/cur/*' -o -path '*/new/*' | sort`);
+    return out.split("\n").filter((l) => l !== "");
+}
+
+describe("remote steps on test hosts", { concurrency: false }, () => {
+    before(() => {
+        oldBox = lab.up({ name: "sold", address: "198.18.0.40", hostname: "box.example.test" });
+        newBox = lab.up({ name: "snew", address: "198.18.0.41", hostname: "box.example.test" });
+        corpus = generateCorpus({
+            seed: 3,
+            domains: ["example.test", "example.org"],
+            usersPerDomain: 1,
+            messagesPerUser: 8,
+            largeMessageBytes: 2 << 20,
+        });
+        oldBox.exec("sqlite3", `${SR}/mail/users.sqlite`, writeCorpus(lab.file("sold", "home", "user-data"), corpus, hash));
+        oldBox.exec("chown", "-R", "mail:mail", `${SR}/mail`);
+        oldBox.upload(...OLD_BOX_SCRIPTS);
+        newBox.upload(...NEW_BOX_SCRIPTS);
+        spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", transferKey]);
+    });
+
+    after(() => lab.close());
+
+    it("inventory describes the old box exactly and changes nothing", () => {
+        const before = tree(oldBox, SR);
+        const first = oldBox.step(steps.inventory()).stdout;
+        const second = oldBox.step(steps.inventory()).stdout;
+        assert.equal(second, first);
+        assert.equal(tree(oldBox, SR), before);
+        const inv = JSON.parse(first);
+        assert.equal(inv.hostname, "box.example.test");
+        assert.equal(inv.storageRoot, SR);
+        assert.deepEqual(
+            inv.users.map((u: { email: string }) => u.email),
+            corpus.users.map((u) => u.email).sort(),
+        );
+        assert.deepEqual(
+            inv.aliases.map((a: { source: string; destination: string }) => `${a.source}>${a.destination}`),
+            corpus.aliases.map((a) => `${a.source}>${a.destination}`).sort(),
+        );
+        assert.deepEqual(inv.domains, ["example.org", "example.test"]);
+        for (const u of corpus.users) {
+            const box = inv.mailboxes.find((m: { user: string }) => m.user === u.email);
+            const expected = Object.fromEntries(
+                corpus.folders[u.email].map((f) => [
+                    f === "" ? "INBOX" : f.slice(1),
+                    corpus.messages.filter((m) => m.user === u.email && m.folder === f),
+                ]),
+            );
+            assert.deepEqual(
+                Object.fromEntries(box.folders.map((f: { name: string; messages: number }) => [f.name, f.messages])),
+                Object.fromEntries(Object.entries(expected).map(([k, v]) => [k, v.length])),
+                u.email,
+            );
+            for (const f of box.folders) {
+                const names = expected[f.name].map((m) => `${path.basename(m.file).replace(/:2,.*$/, "")}\n`).sort();
+                assert.equal(f.digest, sha(names.join("")), `${u.email} ${f.name} digest`);
+                assert.equal(
+                    f.bytes,
+                    expected[f.name].reduce((s, m) => s + Buffer.byteLength(m.content), 0),
+                );
+            }
+        }
+        const mailTxt = readFileSync(lab.file("sold", "home", "user-data", "mail", "dkim", "mail.txt"), "utf8");
+        assert.equal(inv.dkim, [...mailTxt.matchAll(/"([^"]*)"/g)].map((m) => m[1]).join(""));
+        assert.deepEqual(inv.backup, { target: "local", latest: null });
+        assert.ok(inv.diskUsedBytes > 2 << 20 && inv.diskUsedBytes < inv.diskTotalBytes);
+    });
+
+    it("backup-files hands over the old box's backup key as base64 tar, and nothing else", () => {
+        const out = oldBox.step(steps.backupFiles()).stdout;
+        assert.equal(oldBox.step(steps.backupFiles()).stdout, out);
+        const listing = spawnSync("tar", ["-tf", "-"], { input: Buffer.from(out, "base64"), encoding: "utf8" }).stdout;
+        assert.equal(listing, "secret_key.txt\n");
+        const key = spawnSync("tar", ["-xOf", "-", "secret_key.txt"], { input: Buffer.from(out, "base64") }).stdout;
+        assert.deepEqual(key, readFileSync(lab.file("sold", "home", "user-data", "backup", "secret_key.txt")));
+    });
+
+    it("transfer-access grants the transfer key to the new box's address only, once", () => {
+        const pub = readFileSync(`${transferKey}.pub`, "utf8");
+        for (let i = 0; i < 2; i++) oldBox.step(steps.grantTransfer(newBox.address), pub);
+        const lines = oldBox
+            .exec("cat", "/root/.ssh/authorized_keys")
+            .split("\n")
+            .filter((l) => l.includes("miab-migrate-transfer"));
+        assert.deepEqual(lines, [
+            `restrict,from="198.18.0.41",command="/root/miab-migrate/transfer-gate.sh" ${pub.trim()} miab-migrate-transfer`,
+        ]);
+        const fromHere = spawnSync(
+            "ssh",
+            [
+                "-i",
+                transferKey,
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                `root@${oldBox.address}`,
+                "true",
+            ],
+            { encoding: "utf8" },
+        );
+        assert.equal(fromHere.status, 255, "the key must not work from another address");
+    });
+
+    it("transfer setup installs the key 0600 and pins the old box's host key", () => {
+        const key = readFileSync(transferKey, "utf8");
+        for (let i = 0; i < 2; i++) newBox.step(steps.transferSetup(oldAddress()), key);
+        assert.equal(newBox.exec("stat", "-c", "%a %U", "/root/miab-migrate/transfer/id_ed25519"), "600 root\n");
+        assert.equal(newBox.exec("cat", "/root/miab-migrate/transfer/known_hosts"), `${oldBox.address} ${oldBox.hostKey()}\n`);
+        assert.equal(newBox.exec("cat", "/root/miab-migrate/transfer/id_ed25519"), key);
+    });
+
+    it("the gate lets the transfer key run only the transfer's rsync", () => {
+        const viaKey = (cmd: string) =>
+            newBox.ssh(
+                `ssh -i /root/miab-migrate/transfer/id_ed25519 -o BatchMode=yes -o UserKnownHostsFile=/root/miab-migrate/transfer/known_hosts root@${oldBox.address} ${cmd}`,
+            );
+        const refusals: [string, RegExp][] = [
+            ["cat /etc/shadow", /refused: only rsync is allowed with this key/],
+            ["rsync --server --sender -logDtpre.iLsfxCIvu . /etc/", /refused: \/etc\/ is outside \/home\/user-data/],
+            ["rsync --server --sender -logDtpre.iLsfxCIvu . /home/user-data/../../etc", /refused: .* is outside/],
+            [
+                "rsync --server --sender -logDtpre.iLsfxCIvu --remove-source-files . /home/user-data/",
+                /refused: option --remove-source-files is not allowed/,
+            ],
+            ["rsync --server --sender -slogDtpre.iLsfxCIvu", /refused: --protect-args is not allowed/],
+            [
+                "rsync --server -logDtpre.iLsfxCIvu --ignore-existing . /home/user-data/mail/",
+                /refused: writing is allowed only into \/home\/user-data\/mail\/mailboxes\//,
+            ],
+            ["rsync --server -logDtpre.iLsfxCIvu --delete . /home/user-data/mail/mailboxes/", /refused: option --delete is not allowed/],
+            [
+                "rsync --server -logDtpre.iLsfxCIvu . /home/user-data/mail/mailboxes/",
+                /refused: writing is allowed only with --ignore-existing/,
+            ],
+        ];
+        for (const [cmd, message] of refusals) {
+            const r = viaKey(`'${cmd}'`);
+            assert.notEqual(r.status, 0, cmd);
+            assert.match(r.stderr, message, cmd);
+        }
+    });
+
+    it("pull copies the old box's storage root (without backup/) and a second run copies nothing", () => {
+        const first = newBox.step(steps.pull(oldAddress(), SR)).stdout;
+        assert.match(first, /transfer: copying root@198\.18\.0\.40:\/home\/user-data\/ to \/home\/miab-migrate-staging\/user-data\//);
+        const second = newBox.step(steps.pull(oldAddress(), SR)).stdout;
+        assert.match(second, /Number of regular files transferred: 0\b/);
+        const oldTree = tree(oldBox, SR)
+            .split("\n")
+            .filter((l) => !l.startsWith("backup"));
+        assert.deepEqual(tree(newBox, `${STAGING_DIR}/user-data`).split("\n"), oldTree);
+    });
+
+    it("freeze closes everything but SSH and stops Postfix and Dovecot; twice is the same", async () => {
+        ufwBefore = oldBox.exec("ufw", "status", "verbose");
+        for (let i = 0; i < 2; i++) oldBox.step(steps.freeze(22));
+        assert.equal(oldBox.step("/root/miab-migrate/freeze.sh status").stdout, "frozen\n");
+        assert.match(
+            oldBox.exec("ufw", "status"),
+            /^Status: active\n\nTo +Action +From\n-+ +-+ +-+\n22\/tcp +ALLOW +Anywhere +\n22\/tcp \(v6\) +ALLOW +Anywhere \(v6\) +\n\n$/,
+        );
+        assert.equal(oldBox.ssh("systemctl is-active postfix dovecot").stdout, "inactive\ninactive\n");
+        assert.equal(await answers(oldBox.address, 25), false, "SMTP must not answer (a closed port, never a 5xx)");
+        assert.equal(await answers(oldBox.address, 143), false);
+    });
+
+    it("the final pull moves only what changed since the pre-copy", () => {
+        const [local, domain] = corpus.users[0].email.split("@");
+        const straggler = `${SR}/mail/mailboxes/${domain}/${local}/new/1800000000.M1P1.old,S=30`;
+        oldBox.exec("bash", "-c", `printf 'Subject: after the pre-copy\\n\\nhi\\n' > ${straggler} && chown mail:mail ${straggler}`);
+        const out = newBox.step(steps.pull(oldAddress(), SR)).stdout;
+        assert.match(out, /Number of regular files transferred: 1\b/);
+        assert.equal(newBox.exec("cat", straggler.replace(SR, `${STAGING_DIR}/user-data`)), "Subject: after the pre-copy\n\nhi\n");
+    });
+
+    it("restore puts the copy in place with the old backup key, keeps the fresh install, and undo reverses it", async () => {
+        const backupFiles = oldBox.step(steps.backupFiles()).stdout;
+        const freshUsers = sha(readFileSync(lab.file("snew", "home", "user-data", "mail", "users.sqlite")));
+        for (let i = 0; i < 2; i++) newBox.step(steps.restore(), backupFiles);
+        assert.equal(
+            sha(readFileSync(lab.file("snew", "home", "user-data", "mail", "users.sqlite"))),
+            sha(readFileSync(lab.file("sold", "home", "user-data", "mail", "users.sqlite"))),
+        );
+        assert.equal(sha(readFileSync(lab.file("snew", "home", "miab-migrate-fresh-install", "mail", "users.sqlite"))), freshUsers);
+        assert.deepEqual(
+            readFileSync(lab.file("snew", "home", "user-data", "backup", "secret_key.txt")),
+            readFileSync(lab.file("sold", "home", "user-data", "backup", "secret_key.txt")),
+        );
+        assert.equal(newBox.exec("stat", "-c", "%a", `${SR}/backup/secret_key.txt`), "600\n");
+        assert.equal(newBox.exec("systemctl", "is-active", "postfix", "dovecot"), "active\nactive\n");
+        const u = corpus.users[0];
+        assert.equal(
+            await imapCount(newBox.address, u.email, u.password),
+            corpus.messages.filter((m) => m.user === u.email && m.folder === "").length + 1,
+        );
+
+        for (let i = 0; i < 2; i++) newBox.step(steps.unrestore());
+        assert.equal(sha(readFileSync(lab.file("snew", "home", "user-data", "mail", "users.sqlite"))), freshUsers);
+        assert.equal(readdirSync(lab.file("snew", "home")).sort().join(" "), "miab-migrate-staging user-data");
+        await assert.rejects(imapCount(newBox.address, u.email, u.password), /IMAP login failed/);
+        newBox.step(steps.restore(), backupFiles);
+    });
+
+    it("restore refuses input that is not the old box's backup files, before touching anything", () => {
+        newBox.step(steps.unrestore());
+        const before = tree(newBox, SR);
+        const r = newBox.ssh(steps.restore(), "not base64 at all!");
+        assert.equal(r.status, 2);
+        assert.equal(r.stderr, "restore: error: stdin is not base64: expected the old box's backup files\n");
+        assert.equal(tree(newBox, SR), before);
+        newBox.step(steps.restore(), oldBox.step(steps.backupFiles()).stdout);
+    });
+
+    it("push-back copies mail that only the new box has to the old box, without duplicating renamed messages", async () => {
+        const u = corpus.users[0];
+        const sent = await smtpSend(
+            newBox.address,
+            "bob@sender.test",
+            [u.email],
+            "Subject: arrived on new\nMessage-ID: <new1@sender.test>\n\nhi\n",
+        );
+        assert.deepEqual(sent, { recipients: { [u.email]: 250 }, data: 250 });
+        // A message read on the new box: Dovecot renames it with new flags, same base name.
+        const [local, domain] = u.email.split("@");
+        const cur = lab.file("snew", "home", "user-data", "mail", "mailboxes", domain, local, "cur");
+        const renamed = readdirSync(cur).find((f) => f.endsWith(":2,")) ?? readdirSync(cur)[0];
+        renameSync(path.join(cur, renamed), path.join(cur, `${renamed.replace(/:2,.*$/, "")}:2,RS`));
+        for (let i = 0; i < 50 && maildirFiles(newBox, u.email).length !== maildirFiles(oldBox, u.email).length + 1; i++)
+            await new Promise((r) => setTimeout(r, 100));
+
+        const before = maildirFiles(oldBox, u.email);
+        const first = newBox.step(steps.pushBack(oldAddress(), SR)).stdout;
+        assert.match(first, /copying 1 message\(s\) that are only on this box to the old box/);
+        const added = maildirFiles(oldBox, u.email).filter((f) => !before.includes(f));
+        assert.equal(added.length, 1);
+        assert.match(oldBox.exec("cat", `${SR}/mail/mailboxes/${domain}/${local}/${added[0]}`), /Subject: arrived on new/);
+        assert.match(newBox.step(steps.pushBack(oldAddress(), SR)).stdout, /no message is missing on the old box/);
+    });
+
+    it("stragglers copies mail that only the old box has to the new box, once", () => {
+        const u = corpus.users[1];
+        const [local, domain] = u.email.split("@");
+        const file = `${SR}/mail/mailboxes/${domain}/${local}/new/1800000001.M2P2.old,S=20`;
+        oldBox.exec("bash", "-c", `printf 'Subject: straggler\\n\\nx\\n' > ${file} && chown mail:mail ${file}`);
+        assert.match(newBox.step(steps.stragglers(oldAddress(), SR)).stdout, /copying 1 message\(s\) that are only on the old box/);
+        assert.equal(newBox.exec("cat", file), "Subject: straggler\n\nx\n");
+        assert.equal(newBox.exec("stat", "-c", "%U", file), "mail\n");
+        assert.match(newBox.step(steps.stragglers(oldAddress(), SR)).stdout, /no message is missing on the new box/);
+    });
+
+    it("thaw puts the firewall and the services back exactly; revoke and forget remove the transfer key", async () => {
+        for (let i = 0; i < 2; i++) oldBox.step(steps.thaw());
+        assert.equal(oldBox.exec("ufw", "status", "verbose"), ufwBefore);
+        assert.equal(oldBox.exec("systemctl", "is-active", "postfix", "dovecot"), "active\nactive\n");
+        assert.equal(await answers(oldBox.address, 25), true);
+        assert.match(oldBox.step(steps.thaw()).stdout, /not frozen; nothing to do/);
+
+        for (let i = 0; i < 2; i++) oldBox.step(steps.revokeTransfer());
+        assert.doesNotMatch(oldBox.exec("cat", "/root/.ssh/authorized_keys"), /miab-migrate-transfer/);
+        assert.equal(oldBox.ssh("true").status, 0, "the operator's own key still works");
+        for (let i = 0; i < 2; i++) newBox.step(steps.transferForget());
+        assert.equal(newBox.exec("bash", "-c", "test -e /root/miab-migrate/transfer && echo present || echo gone"), "gone\n");
+    });
+});
