@@ -4,9 +4,12 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
+import * as digitalocean from "@pulumi/digitalocean";
 import { MailDns } from "./components/mailDns";
 import { MiabInstall } from "./components/miabInstall";
+import { MigrationSteps } from "./components/migrationSteps";
 import { NewBox } from "./components/newBox";
+import { activeSteps, planSteps } from "./lib/plan";
 import { PHASE_SUMMARY, hasNewBox, newBoxOpenToWorld, nextPhase as phaseAfter } from "./lib/phases";
 import { planRecords } from "./lib/records";
 import { readStackConfig } from "./lib/stackConfig";
@@ -43,6 +46,22 @@ if (hasNewBox(phase)) {
     });
 }
 
+const migration = new MigrationSteps("migration", {
+    steps: activeSteps(planSteps(config), phase),
+    phase,
+    privateKey,
+    oldBox: { host: oldServer.ipv4, port: oldServer.sshPort, user: oldServer.sshUser, hostKey: oldServer.hostKey },
+    newBox: box && { host: box.ipv4, port: 22, user: "root", hostKey: box.hostKey, ipv4: box.ipv4, ipv6: box.ipv6 },
+    install: install && { step: install.install, adminPassword: install.adminPassword },
+    expect: {
+        hostname,
+        dkim: dns.dkim,
+        newDiskGb: digitalocean
+            .getSizesOutput({ filters: [{ key: "slug", values: [newServer.size] }] })
+            .apply((r) => r.sizes[0]?.disk ?? 0),
+    },
+});
+
 const target =
     dns.target === "new" && box !== undefined ? { ipv4: box.ipv4, ipv6: box.ipv6 } : { ipv4: oldServer.ipv4, ipv6: oldServer.ipv6 };
 const mailDns = new MailDns("dns", {
@@ -75,3 +94,16 @@ export const adminPassword = install?.adminPassword;
 export const dnsTarget = dns.target;
 export const dnsRecords = mailDns.table;
 export const dnsAdoption = mailDns.adoptionCheck;
+export const oldBox = migration.oldInventory.apply((inv) => ({
+    hostname: inv.hostname,
+    miabVersion: inv.miabVersion,
+    ubuntu: inv.ubuntu,
+    users: inv.users.map((u) => u.email),
+    aliases: inv.aliases.map((a) => `${a.source} -> ${a.destination}`),
+    domains: inv.domains,
+    mailboxes: Object.fromEntries(inv.mailboxes.map((m) => [m.user, m.folders.map((f) => `${f.name}: ${f.messages} (${f.bytes} bytes)`)])),
+    dkim: inv.dkim,
+    diskUsedBytes: inv.diskUsedBytes,
+    backup: inv.backup,
+}));
+export const verification = migration.verification;

@@ -1,7 +1,8 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { REMOTE_DIR, readScript, sha256, shellQuote, uploadCommand } from "../lib/scripts";
+import { readScript, sha256, uploadCommand } from "../lib/scripts";
+import { steps } from "../lib/steps";
 
 export const INSTALL_SCRIPT = "install-miab.sh";
 
@@ -33,6 +34,8 @@ export interface MiabInstallArgs {
 export class MiabInstall extends pulumi.ComponentResource {
     public readonly adminEmail: pulumi.Output<string>;
     public readonly adminPassword: pulumi.Output<string>;
+    /** The install step: what the restore waits for. */
+    public readonly install: command.remote.Command;
 
     constructor(name: string, args: MiabInstallArgs, opts?: pulumi.ComponentResourceOptions) {
         super("miab-migrate:index:MiabInstall", name, {}, opts);
@@ -57,29 +60,18 @@ export class MiabInstall extends pulumi.ComponentResource {
             { parent: this },
         );
 
-        const argv = pulumi
-            .all([args.publicIpv4, args.publicIpv6])
-            .apply(([ipv4, ipv6]) =>
-                [
-                    `${REMOTE_DIR}/${INSTALL_SCRIPT}`,
-                    "--hostname",
-                    args.hostname,
-                    "--public-ip",
-                    ipv4,
-                    "--public-ipv6",
-                    ipv6,
-                    "--tag",
-                    args.miabTag,
-                    "--admin-email",
-                    args.adminEmail,
-                    "--timeout-seconds",
-                    String(args.timeoutMinutes * 60),
-                ]
-                    .map(shellQuote)
-                    .join(" "),
-            );
+        const argv = pulumi.all([args.publicIpv4, args.publicIpv6]).apply(([publicIpv4, publicIpv6]) =>
+            steps.installMiab({
+                hostname: args.hostname,
+                publicIpv4,
+                publicIpv6,
+                tag: args.miabTag,
+                adminEmail: args.adminEmail,
+                timeoutSeconds: args.timeoutMinutes * 60,
+            }),
+        );
 
-        new command.remote.Command(
+        this.install = new command.remote.Command(
             `${name}-install`,
             {
                 connection,

@@ -70,10 +70,17 @@ export interface NewServerConfig {
     readonly installTimeoutMinutes: number;
 }
 
+export const TRANSFER_METHODS = ["rsync", "backup"] as const;
+export type TransferMethod = (typeof TRANSFER_METHODS)[number];
+
 export interface MigrationConfig {
     readonly hostname: string;
     readonly domains: readonly DomainConfig[];
     readonly phase: Phase;
+    /** How the data moves: rsync (default) copies the storage root; backup restores Mail-in-a-Box's own backup. */
+    readonly transfer: TransferMethod;
+    /** Copy the data hot in `provision`, so the frozen copy moves only the changes; default true. */
+    readonly precopy: boolean;
     readonly dns: DnsConfig;
     readonly oldServer: OldServerConfig;
     readonly newServer: NewServerConfig;
@@ -84,6 +91,8 @@ export interface RawConfig {
     readonly hostname?: unknown;
     readonly domains?: unknown;
     readonly phase?: unknown;
+    readonly transfer?: unknown;
+    readonly precopy?: unknown;
     readonly dns?: unknown;
     readonly oldServer?: unknown;
     readonly newServer?: unknown;
@@ -212,6 +221,22 @@ export function parseConfig(raw: RawConfig): MigrationConfig {
     } else {
         phase = raw.phase;
     }
+
+    // transfer
+    let transfer: TransferMethod = "rsync";
+    if (raw.transfer !== undefined && raw.transfer !== "rsync") {
+        if (raw.transfer === "backup") {
+            bad(
+                "transfer backup (Mail-in-a-Box's own backup and a duplicity restore) is not implemented in this version; " +
+                    "use transfer rsync (the default)",
+            );
+        } else {
+            bad(`transfer must be one of ${TRANSFER_METHODS.join(", ")} (got ${show(raw.transfer)})`);
+        }
+    } else if (raw.transfer === "rsync") {
+        transfer = raw.transfer;
+    }
+    const precopy = bool(raw.precopy, "precopy", true);
 
     // A missing object is one problem, not one per key inside it.
     const section = (v: unknown, key: string): [Obj, () => void] => {
@@ -380,6 +405,8 @@ export function parseConfig(raw: RawConfig): MigrationConfig {
         hostname: hostname as string,
         domains,
         phase,
+        transfer,
+        precopy,
         dns: { ttl, target, dkim, custom, adopt },
         oldServer: { ipv4, ipv6, sshUser, sshPort, hostKey: hostKey.trim() },
         newServer: {

@@ -15,6 +15,8 @@ export function readStackConfig(): StackConfig {
         hostname: cfg.get("hostname"),
         domains: cfg.getObject("domains"),
         phase: cfg.get("phase"),
+        transfer: cfg.get("transfer"),
+        precopy: cfg.getObject("precopy"),
         dns: cfg.getObject("dns"),
         oldServer: cfg.getObject("oldServer"),
         newServer: cfg.getObject("newServer"),

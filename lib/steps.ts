@@ -8,6 +8,7 @@ import { REMOTE_DIR, shellQuote } from "./scripts";
 
 /** The scripts each box gets, uploaded before its first step. */
 export const OLD_BOX_SCRIPTS = ["inventory.sh", "backup-files.sh", "freeze.sh", "transfer-access.sh", "transfer-gate.sh"] as const;
+/** install-miab.sh is uploaded by the MiabInstall component, before these. */
 export const NEW_BOX_SCRIPTS = ["inventory.sh", "transfer.sh", "restore.sh"] as const;
 
 /** Where the new box keeps the copy of the old box until `restore` moves it into place. */
@@ -35,7 +36,32 @@ function oldArgs(old: OldBoxAddress): string[] {
     return ["--old", old.ipv4, "--port", String(old.sshPort)];
 }
 
+export interface InstallArgs {
+    readonly hostname: string;
+    readonly publicIpv4: string;
+    readonly publicIpv6: string;
+    readonly tag: string;
+    readonly adminEmail: string;
+    readonly timeoutSeconds: number;
+}
+
 export const steps = {
+    installMiab: (a: InstallArgs) =>
+        script(
+            "install-miab.sh",
+            "--hostname",
+            a.hostname,
+            "--public-ip",
+            a.publicIpv4,
+            "--public-ipv6",
+            a.publicIpv6,
+            "--tag",
+            a.tag,
+            "--admin-email",
+            a.adminEmail,
+            "--timeout-seconds",
+            String(a.timeoutSeconds),
+        ),
     inventory: () => script("inventory.sh"),
     backupFiles: () => script("backup-files.sh"),
     freeze: (sshPort: number) => script("freeze.sh", "close", "--ssh-port", String(sshPort)),

@@ -132,9 +132,16 @@ describe("parseConfig refuses bad input, naming the key and the valid values", (
         ],
         [
             "a phase not implemented yet",
-            set("phase", "freeze"),
-            "phase freeze is not implemented in this version of miab-migrate; implemented phases: prepare, provision",
+            set("phase", "cutover"),
+            "phase cutover is not implemented in this version of miab-migrate; implemented phases: prepare, provision, freeze, restore, verify",
         ],
+        ["an unknown transfer method", set("transfer", "scp"), 'transfer must be one of rsync, backup (got "scp")'],
+        [
+            "the backup transfer, not implemented yet",
+            set("transfer", "backup"),
+            "transfer backup (Mail-in-a-Box's own backup and a duplicity restore) is not implemented in this version; use transfer rsync (the default)",
+        ],
+        ["a bad precopy flag", set("precopy", "maybe"), 'precopy must be true or false (got "maybe")'],
         ["ttl too low", set("dns.ttl", 30), "dns.ttl must be between 60 and 86400 seconds (got 30)"],
         ["ttl too high", set("dns.ttl", 86401), "dns.ttl must be between 60 and 86400 seconds (got 86401)"],
         ["ttl not a number", set("dns.ttl", "5m"), 'dns.ttl must be between 60 and 86400 seconds (got "5m")'],

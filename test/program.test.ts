@@ -90,7 +90,12 @@ describe("provision on staging", () => {
 
     it("uploads the install script byte for byte and runs it on the droplet's address with its pinned host key", () => {
         const [upload, install] = [one(ev, "miab-upload"), one(ev, "miab-install")];
-        assert.equal(byType(ev, COMMAND).length, 2);
+        assert.deepEqual(
+            byType(ev, COMMAND)
+                .filter((c) => c.name.startsWith("miab-"))
+                .map((c) => c.name),
+            ["miab-upload", "miab-install"],
+        );
         const connection = {
             host: MOCK.dropletIpv4,
             user: "root",
@@ -164,6 +169,7 @@ describe("provision on staging", () => {
         assert.deepEqual(ev.invokes.map((i) => i.token).sort(), [
             "cloudflare:index/getDnsRecords:getDnsRecords",
             "cloudflare:index/getZone:getZone",
+            "digitalocean:index/getSizes:getSizes",
             "tls:index/getPublicKey:getPublicKey",
         ]);
         assert.equal(ev.outputs.dnsAdoption, "no record in the zones would be duplicated (49 managed)");
@@ -190,11 +196,21 @@ describe("provision on staging", () => {
 });
 
 describe("prepare creates nothing new", () => {
-    it("manages DNS only: no droplet, firewall, key or command", () => {
+    it("manages DNS and only reads the old box: no droplet, firewall or key", () => {
         const ev = evaluate(stackConfig("staging"));
         assert.equal(ev.error, undefined);
         const types = [...new Set(ev.resources.map((r) => r.type))].sort();
-        assert.deepEqual(types, ["cloudflare:index/dnsRecord:DnsRecord", "miab-migrate:index:MailDns", "pulumi:pulumi:Stack"]);
+        assert.deepEqual(types, [
+            "cloudflare:index/dnsRecord:DnsRecord",
+            "command:remote:Command",
+            "miab-migrate:index:MailDns",
+            "miab-migrate:index:MigrationSteps",
+            "miab-migrate:index:RemoteScripts",
+            "pulumi:pulumi:Stack",
+        ]);
+        for (const c of byType(ev, COMMAND)) {
+            assert.equal((c.inputs.connection as { host: string }).host, "198.51.100.20", `${c.name} runs on the old box`);
+        }
         assert.equal(ev.outputs.newIpv4, undefined);
         assert.equal(
             ev.outputs.nextPhase,
@@ -210,7 +226,6 @@ describe("preview of a new stack", () => {
         const unknown = { __pulumiUnknown: true };
         assert.equal(byType(ev, DROPLET).length, 1);
         assert.deepEqual(one(ev, "new-box-firewall").inputs.dropletIds, [unknown]);
-        assert.equal(byType(ev, COMMAND).length, 2);
         assert.deepEqual(one(ev, "miab-install").inputs.create, unknown, "the command line waits for the droplet's addresses");
         assert.deepEqual(one(ev, "miab-install").inputs.connection, unknown);
         assert.equal(one(ev, "miab-upload").inputs.stdin, SCRIPT, "the preview shows the whole script");

@@ -7,7 +7,8 @@
  */
 import { readFileSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
-import { MOCK } from "./mock-values";
+import { normalizeDkim } from "../../lib/config";
+import { MOCK, mockInventory } from "./mock-values";
 
 interface Input {
     stack: string;
@@ -17,6 +18,10 @@ interface Input {
     existingRecords: Record<string, unknown[]>;
     zones: Record<string, string>;
     program: string;
+    /** stdout of remote commands by resource name; inventories default to a box matching the config. */
+    commandStdout: Record<string, string>;
+    /** Disk of every droplet size, in GB. */
+    sizeDiskGb: number;
 }
 
 /** Pulumi's marker for a secret value on the wire. */
@@ -72,8 +77,16 @@ async function main(): Promise<void> {
                     Object.assign(state, { privateKeyOpenssh: MOCK.hostKeyPrivate, publicKeyOpenssh: `${MOCK.hostKeyPublic}\n` });
                 }
                 if (args.type === "random:index/randomPassword:RandomPassword") state.result = MOCK.password;
-                if (args.type === "command:remote:Command")
-                    Object.assign(state, { stdout: "line1\nMail-in-a-Box v75 is installed", stderr: "" });
+                if (args.type === "command:remote:Command") {
+                    const dns = JSON.parse(config[`${project}:dns`] ?? "{}") as { dkim?: string };
+                    const stdout =
+                        input.commandStdout[args.name] ??
+                        (args.name.endsWith("-inventory")
+                            ? JSON.stringify(mockInventory(input.config.hostname as string, normalizeDkim(dns.dkim ?? "")))
+                            : "line1\nMail-in-a-Box v75 is installed");
+                    // A command that runs in this update has no output during its preview.
+                    if (!input.preview) Object.assign(state, { stdout, stderr: "" });
+                }
                 return { id: args.id || `${args.name}-id`, state };
             },
             call(args) {
@@ -86,6 +99,9 @@ async function main(): Promise<void> {
                 }
                 if (args.token === "cloudflare:index/getDnsRecords:getDnsRecords") {
                     return { results: input.existingRecords[args.inputs.zoneId as string] ?? [] };
+                }
+                if (args.token === "digitalocean:index/getSizes:getSizes") {
+                    return { sizes: [{ slug: "mock", disk: input.sizeDiskGb }] };
                 }
                 if (args.token === "tls:index/getPublicKey:getPublicKey") {
                     return { publicKeyOpenssh: `${MOCK.authorizedKey}\n` };
@@ -108,6 +124,7 @@ async function main(): Promise<void> {
                 import: o.import,
                 dependsOn: ([] as unknown[]).concat(o.dependsOn ?? []).map((d) => (d as { __name?: string }).__name),
                 customTimeouts: o.customTimeouts,
+                additionalSecretOutputs: o.additionalSecretOutputs ?? [],
             };
             return undefined;
         });

@@ -16,7 +16,17 @@ export interface Evaluation {
     error?: string;
     resources: Resource[];
     invokes: { token: string; args: Record<string, unknown> }[];
-    options: Record<string, { protect: boolean; ignoreChanges: string[]; import?: string; dependsOn: string[]; customTimeouts?: unknown }>;
+    options: Record<
+        string,
+        {
+            protect: boolean;
+            ignoreChanges: string[];
+            import?: string;
+            dependsOn: string[];
+            customTimeouts?: unknown;
+            additionalSecretOutputs: string[];
+        }
+    >;
     secretInputs: Record<string, string[]>;
     outputs: Record<string, unknown>;
     secretOutputs: string[];
@@ -41,6 +51,10 @@ export interface EvaluateOptions {
     existingRecords?: Record<string, unknown[]>;
     /** Program to evaluate instead of index.ts (relative to the repository root). */
     program?: string;
+    /** stdout of remote commands by resource name (see evaluate.ts). */
+    commandStdout?: Record<string, string>;
+    /** Disk of the droplet size in GB; default 50. */
+    sizeDiskGb?: number;
 }
 
 export function evaluate(config: Record<string, unknown>, opts: EvaluateOptions = {}): Evaluation {
@@ -52,6 +66,8 @@ export function evaluate(config: Record<string, unknown>, opts: EvaluateOptions 
         zones: ZONES,
         existingRecords: opts.existingRecords ?? {},
         program: opts.program ?? "index",
+        commandStdout: opts.commandStdout ?? {},
+        sizeDiskGb: opts.sizeDiskGb ?? 50,
     };
     const run = spawnSync(process.execPath, ["--import", "tsx", path.join(__dirname, "evaluate.ts")], {
         input: JSON.stringify(input),

@@ -1,0 +1,140 @@
+import type * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import * as tls from "@pulumi/tls";
+import { type Inventory, type Verification, compareInventories, inventoryProblems, parseInventory } from "../lib/inventory";
+import type { PlannedStep, StepContext, StepInput } from "../lib/plan";
+import { NEW_BOX_SCRIPTS, OLD_BOX_SCRIPTS } from "../lib/steps";
+import { RemoteScripts } from "./remoteScripts";
+
+export interface BoxAccess {
+    /** Address to reach the box at (never its hostname, which moves at cutover). */
+    readonly host: pulumi.Input<string>;
+    readonly port: number;
+    readonly user: string;
+    /** The box's pinned SSH host key. */
+    readonly hostKey: pulumi.Input<string>;
+}
+
+export interface MigrationStepsArgs {
+    /** The steps of the current phase (lib/plan.ts activeSteps). */
+    readonly steps: readonly PlannedStep[];
+    /** The current phase: steps marked everyPhase re-run when it changes. */
+    readonly phase: string;
+    /** Private key the program logs in with (secret). */
+    readonly privateKey: pulumi.Input<string>;
+    readonly oldBox: BoxAccess;
+    /** The new box, once it exists (from `provision` on). */
+    readonly newBox?: BoxAccess & { readonly ipv4: pulumi.Input<string>; readonly ipv6: pulumi.Input<string> };
+    /** The new box's Mail-in-a-Box install step and its admin password (secret). */
+    readonly install?: { readonly step: command.remote.Command; readonly adminPassword: pulumi.Input<string> };
+    /** What the old box's inventory must show before anything is copied. */
+    readonly expect: { readonly hostname: string; readonly dkim: string; readonly newDiskGb: pulumi.Input<number> };
+}
+
+/**
+ * The migration's remote steps on both boxes, built from the plan. The old box's inventory
+ * is checked (hostname, DKIM key, disk space) before any other step may run: every other
+ * step's command waits for that check and is never run when it fails.
+ */
+export class MigrationSteps extends pulumi.ComponentResource {
+    /** The old box's inventory, checked. */
+    public readonly oldInventory: pulumi.Output<Inventory>;
+    /** Old and new compared, from `verify` on. */
+    public readonly verification?: pulumi.Output<Verification>;
+
+    constructor(name: string, args: MigrationStepsArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("miab-migrate:index:MigrationSteps", name, {}, opts);
+
+        const connect = (b: BoxAccess): command.types.input.remote.ConnectionArgs => ({
+            host: b.host,
+            port: b.port,
+            user: b.user,
+            privateKey: args.privateKey,
+            hostKey: b.hostKey,
+            dialErrorLimit: 40,
+            perDialTimeout: 15,
+        });
+        const boxes: Record<string, RemoteScripts | undefined> = {
+            old: new RemoteScripts(
+                `${name}-old-scripts`,
+                { connection: connect(args.oldBox), user: args.oldBox.user, scripts: OLD_BOX_SCRIPTS },
+                { parent: this },
+            ),
+            new: args.newBox
+                ? new RemoteScripts(
+                      `${name}-new-scripts`,
+                      { connection: connect(args.newBox), user: args.newBox.user, scripts: NEW_BOX_SCRIPTS },
+                      { parent: this, dependsOn: args.install ? [args.install.step] : [] },
+                  )
+                : undefined,
+        };
+
+        const needsKey = args.steps.some((s) => s.stdin === "transferPublicKey" || s.stdin === "transferPrivateKey");
+        const transferKey = needsKey ? new tls.PrivateKey(`${name}-transfer-key`, { algorithm: "ED25519" }, { parent: this }) : undefined;
+
+        const ctx: pulumi.Output<StepContext> = pulumi
+            .all([args.newBox?.ipv4 ?? "", args.newBox?.ipv6 ?? ""])
+            .apply(([newIpv4, newIpv6]) => ({ newIpv4, newIpv6 }));
+
+        const built: Record<string, command.remote.Command> = {};
+        if (args.install) built["new-install"] = args.install.step;
+        let guard: pulumi.Output<Inventory> | undefined;
+
+        for (const step of args.steps) {
+            const box = boxes[step.box];
+            if (box === undefined) throw new Error(`miab-migrate: step ${step.name} needs the new box, which does not exist in this phase`);
+            const stdin = (input: StepInput | undefined): pulumi.Input<string> | undefined => {
+                switch (input) {
+                    case "transferPublicKey":
+                        return transferKey?.publicKeyOpenssh;
+                    case "transferPrivateKey":
+                        return transferKey ? pulumi.secret(transferKey.privateKeyOpenssh) : undefined;
+                    case "backupFiles":
+                        return pulumi.secret(built["old-backup-files"].stdout);
+                    case "adminPassword":
+                        return args.install ? pulumi.secret(args.install.adminPassword) : undefined;
+                    default:
+                        return undefined;
+                }
+            };
+            // Every step after the old box's inventory waits for its check.
+            const gated = guard !== undefined;
+            const create = gated
+                ? pulumi.all([guard as pulumi.Output<Inventory>, ctx]).apply(([, c]) => step.create(c))
+                : ctx.apply((c) => step.create(c));
+            built[step.name] = box.step(
+                `${name}-${step.name}`,
+                {
+                    create,
+                    delete: step.delete,
+                    stdin: stdin(step.stdin),
+                    triggers: step.everyPhase ? [args.phase] : undefined,
+                    secretOutput: step.secretOutput,
+                    timeoutMinutes: step.timeoutMinutes,
+                },
+                { dependsOn: step.after.map((a) => built[a]).filter((r) => r !== undefined) },
+            );
+            if (step.name === "old-inventory") {
+                guard = pulumi.all([built[step.name].stdout, args.expect.newDiskGb]).apply(([out, newDiskGb]) => {
+                    const inv = parseInventory(out, "old box");
+                    const problems = inventoryProblems(inv, { hostname: args.expect.hostname, dkim: args.expect.dkim, newDiskGb });
+                    if (problems.length > 0) {
+                        throw new Error(
+                            `miab-migrate: the old box is not ready; nothing was copied:\n${problems.map((p) => `  - ${p}`).join("\n")}`,
+                        );
+                    }
+                    return inv;
+                });
+            }
+        }
+        if (guard === undefined) throw new Error("miab-migrate: the plan must start with old-inventory");
+        this.oldInventory = guard;
+        const newInventory = built["new-inventory"];
+        if (newInventory) {
+            this.verification = pulumi
+                .all([guard, newInventory.stdout])
+                .apply(([old, out]) => compareInventories(old, parseInventory(out, "new box")));
+        }
+        this.registerOutputs({ oldInventory: this.oldInventory, verification: this.verification });
+    }
+}

@@ -1,0 +1,75 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { readScript, sha256, uploadCommand } from "../lib/scripts";
+import { asRoot } from "../lib/steps";
+
+export interface RemoteScriptsArgs {
+    /** How to reach the box: its address (never its hostname), pinned host key, user and key. */
+    readonly connection: command.types.input.remote.ConnectionArgs;
+    /** The user `connection` logs in as; steps run through `sudo -n` unless it is root. */
+    readonly user: string;
+    /** Files in scripts/ to upload. */
+    readonly scripts: readonly string[];
+}
+
+/**
+ * Uploads the project's scripts to a box (root-only, in /root/miab-migrate) and builds the
+ * steps that run them. Each upload re-runs when its script changes, and every step waits
+ * for all uploads: the box runs the bytes the tests ran.
+ */
+export class RemoteScripts extends pulumi.ComponentResource {
+    private readonly uploads: command.remote.Command[];
+
+    constructor(
+        name: string,
+        private readonly args: RemoteScriptsArgs,
+        opts?: pulumi.ComponentResourceOptions,
+    ) {
+        super("miab-migrate:index:RemoteScripts", name, {}, opts);
+        this.uploads = args.scripts.map((script) => {
+            const text = readScript(script);
+            return new command.remote.Command(
+                `${name}-${script.replace(/\.sh$/, "")}`,
+                { connection: args.connection, create: asRoot(args.user, uploadCommand(script)), stdin: text, triggers: [sha256(text)] },
+                { parent: this },
+            );
+        });
+        this.registerOutputs({});
+    }
+
+    /**
+     * One step: `create` runs when the step comes into the plan (or a trigger changes),
+     * `delete` when it leaves it: moving `phase` back runs the undo.
+     */
+    step(
+        name: string,
+        step: {
+            create: pulumi.Input<string>;
+            delete?: string;
+            stdin?: pulumi.Input<string>;
+            triggers?: pulumi.Input<unknown>[];
+            secretOutput?: boolean;
+            timeoutMinutes?: number;
+        },
+        opts: { dependsOn?: pulumi.Resource[] } = {},
+    ): command.remote.Command {
+        const timeout = `${step.timeoutMinutes ?? 10}m`;
+        return new command.remote.Command(
+            name,
+            {
+                connection: this.args.connection,
+                create: pulumi.output(step.create).apply((c) => asRoot(this.args.user, c)),
+                delete: step.delete === undefined ? undefined : asRoot(this.args.user, step.delete),
+                stdin: step.stdin,
+                triggers: step.triggers,
+                logging: step.secretOutput ? "none" : "stdoutAndStderr",
+            },
+            {
+                parent: this,
+                dependsOn: [...this.uploads, ...(opts.dependsOn ?? [])],
+                additionalSecretOutputs: step.secretOutput ? ["stdout"] : undefined,
+                customTimeouts: { create: timeout, update: timeout, delete: timeout },
+            },
+        );
+    }
+}

@@ -1,0 +1,295 @@
+/**
+ * The migration phases under Pulumi mocks: which remote step runs on which box with which
+ * command line, what undoes it, what it waits for, the guards on the old box's inventory,
+ * the verification output, and what stays secret.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { type MigrationConfig, parseConfig } from "../lib/config";
+import { activeSteps, planSteps } from "../lib/plan";
+import { PHASES } from "../lib/phases";
+import { MOCK, mockInventory } from "./harness/mock-values";
+import { type Evaluation, type Resource, byType, evaluate, one, stackConfig, withKey } from "./harness/program";
+
+const COMMAND = "command:remote:Command";
+const OLD = { host: "198.51.100.20", port: 22, user: "root" };
+const OLD_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBexampleStagingOldBoxHostKeyReplaceMe0000";
+const DKIM = String((stackConfig("staging").dns as { dkim: string }).dkim);
+
+const at = (phase: string, extra: Record<string, unknown> = {}) => {
+    let config = withKey(stackConfig("staging"), "phase", phase);
+    for (const [k, v] of Object.entries(extra)) config = withKey(config, k, v);
+    return config;
+};
+
+/** The remote steps (not the script uploads) of an evaluation, by name. */
+function stepsOf(ev: Evaluation): Record<string, Resource> {
+    return Object.fromEntries(
+        byType(ev, COMMAND)
+            .filter((c) => c.name.startsWith("migration-") && !c.name.includes("-scripts-"))
+            .map((c) => [c.name.replace(/^migration-/, ""), c]),
+    );
+}
+
+const host = (r: Resource) => {
+    const c = r.inputs.connection as { host: string; port: number; user: string; hostKey: string };
+    return { host: c.host, port: c.port, user: c.user };
+};
+
+describe("prepare", () => {
+    const ev = evaluate(stackConfig("staging"));
+
+    it("only reads the old box, on its address with its pinned host key", () => {
+        assert.equal(ev.error, undefined);
+        const s = stepsOf(ev);
+        assert.deepEqual(Object.keys(s), ["old-inventory", "old-backup-files"]);
+        assert.equal(s["old-inventory"].inputs.create, "/root/miab-migrate/inventory.sh");
+        assert.equal(s["old-backup-files"].inputs.create, "/root/miab-migrate/backup-files.sh");
+        for (const r of Object.values(s)) {
+            assert.deepEqual(host(r), OLD);
+            assert.equal((r.inputs.connection as { hostKey: string }).hostKey, OLD_KEY);
+            assert.equal(r.inputs.delete, undefined, "reading needs no undo");
+        }
+        assert.deepEqual(s["old-inventory"].inputs.triggers, ["prepare"], "read again in every phase");
+        assert.deepEqual(
+            byType(ev, COMMAND)
+                .filter((c) => c.name.includes("-scripts-"))
+                .map((c) => c.name),
+            [
+                "migration-old-scripts-inventory",
+                "migration-old-scripts-backup-files",
+                "migration-old-scripts-freeze",
+                "migration-old-scripts-transfer-access",
+                "migration-old-scripts-transfer-gate",
+            ],
+        );
+    });
+
+    it("keeps the old box's backup key secret: no log, secret output", () => {
+        assert.equal(stepsOf(ev)["old-backup-files"].inputs.logging, "none");
+        assert.deepEqual(ev.options["migration-old-backup-files"].additionalSecretOutputs, ["stdout", "connection"]);
+        assert.equal(stepsOf(ev)["old-inventory"].inputs.logging, "stdoutAndStderr");
+    });
+
+    it("exports the old box's inventory", () => {
+        assert.deepEqual(ev.outputs.oldBox, {
+            hostname: "box.miab-staging.example",
+            miabVersion: "v68",
+            ubuntu: "22.04",
+            users: ["admin@box.miab-staging.example"],
+            aliases: ["postmaster@box.miab-staging.example -> admin@box.miab-staging.example"],
+            domains: ["box.miab-staging.example"],
+            mailboxes: { "admin@box.miab-staging.example": ["INBOX: 3 (4200 bytes)", "Sent: 1 (900 bytes)"] },
+            dkim: DKIM,
+            diskUsedBytes: 2_000_000_000,
+            backup: { target: "local", latest: "2026-11-20T03:00:00Z" },
+        });
+        assert.equal(ev.outputs.verification, undefined);
+    });
+});
+
+describe("the old box's inventory is checked before anything is copied", () => {
+    const inventory = (patch: Record<string, unknown>) => JSON.stringify({ ...mockInventory("box.miab-staging.example", DKIM), ...patch });
+
+    it("refuses an old box with another PRIMARY_HOSTNAME", () => {
+        const ev = evaluate(at("provision"), {
+            commandStdout: { "migration-old-inventory": inventory({ hostname: "mail.other.example" }) },
+        });
+        assert.equal(
+            ev.error?.replace(/^error serializing property "outputs": /, ""),
+            "miab-migrate: the old box is not ready; nothing was copied:\n" +
+                "  - the old box's PRIMARY_HOSTNAME is mail.other.example, not box.miab-staging.example: set hostname to mail.other.example " +
+                "(the new box must have the same name), or check oldServer.ipv4",
+        );
+    });
+
+    it("refuses a DKIM key that is not the published one, and a new box too small for the data", () => {
+        const ev = evaluate(at("provision"), {
+            commandStdout: { "migration-old-inventory": inventory({ dkim: "v=DKIM1; k=rsa; p=OTHER" }) },
+            sizeDiskGb: 2,
+        });
+        assert.equal(
+            ev.error?.replace(/^error serializing property "outputs": /, ""),
+            "miab-migrate: the old box is not ready; nothing was copied:\n" +
+                '  - dns.dkim differs from the old box\'s mail/dkim/mail.txt: set dns.dkim to "v=DKIM1; k=rsa; p=OTHER"\n' +
+                "  - the old box holds 2.0 GB; with 20% headroom the new box needs 2.4 GB but newServer.size has 2 GB: choose a larger newServer.size",
+        );
+    });
+
+    it("refuses already in prepare, where nothing would be copied yet", () => {
+        const ev = evaluate(stackConfig("staging"), { sizeDiskGb: 1 });
+        assert.match(ev.error ?? "", /newServer.size has 1 GB: choose a larger newServer.size/);
+    });
+
+    it("makes every step after the inventory wait for the check", () => {
+        const ev = evaluate(at("restore"));
+        for (const name of Object.keys(stepsOf(ev)).filter((n) => n !== "old-inventory")) {
+            assert.ok(ev.options[`migration-${name}`].dependsOn !== undefined, name);
+        }
+    });
+});
+
+describe("provision", () => {
+    const ev = evaluate(at("provision"));
+    const s = stepsOf(ev);
+
+    it("lets the transfer key in on the old box from the new box's address only, and installs it on the new box", () => {
+        assert.equal(ev.error, undefined);
+        assert.deepEqual(Object.keys(s), ["old-inventory", "old-backup-files", "old-transfer-access", "new-transfer-key", "new-precopy"]);
+        assert.deepEqual(host(s["old-transfer-access"]), OLD);
+        assert.equal(s["old-transfer-access"].inputs.create, `/root/miab-migrate/transfer-access.sh grant --from ${MOCK.dropletIpv4}`);
+        assert.equal(s["old-transfer-access"].inputs.delete, "/root/miab-migrate/transfer-access.sh revoke");
+        assert.equal(s["old-transfer-access"].inputs.stdin, `${MOCK.hostKeyPublic}\n`, "the public half of the transfer key");
+        assert.deepEqual(host(s["new-transfer-key"]), { host: MOCK.dropletIpv4, port: 22, user: "root" });
+        assert.equal(
+            s["new-transfer-key"].inputs.create,
+            `/root/miab-migrate/transfer.sh setup --old 198.51.100.20 --port 22 --old-host-key '${OLD_KEY}'`,
+        );
+        assert.equal(s["new-transfer-key"].inputs.delete, "/root/miab-migrate/transfer.sh forget");
+        assert.equal(s["new-transfer-key"].inputs.stdin, MOCK.hostKeyPrivate);
+        assert.ok(ev.secretInputs["migration-new-transfer-key"].includes("stdin"), "the private key is a secret");
+    });
+
+    it("pre-copies the old box's data hot into the staging directory once the transfer key works", () => {
+        assert.equal(
+            s["new-precopy"].inputs.create,
+            "/root/miab-migrate/transfer.sh pull --old 198.51.100.20 --port 22 --source-root /home/user-data --dest /home/miab-migrate-staging/user-data",
+        );
+        assert.deepEqual(ev.options["migration-new-precopy"].dependsOn.slice(-2), [
+            "migration-old-transfer-access",
+            "migration-new-transfer-key",
+        ]);
+    });
+
+    it("skips the pre-copy with precopy false", () => {
+        const without = evaluate(at("provision", { precopy: "false" }));
+        assert.equal(without.error, undefined);
+        assert.equal(stepsOf(without)["new-precopy"], undefined);
+    });
+
+    it("uploads the new box's scripts after Mail-in-a-Box is installed", () => {
+        assert.deepEqual(ev.options["migration-new-scripts"].dependsOn, ["miab-install"]);
+    });
+});
+
+describe("freeze, restore, verify", () => {
+    it("freeze closes the old box (undo: thaw) and then makes the final copy", () => {
+        const ev = evaluate(at("freeze"));
+        const s = stepsOf(ev);
+        assert.equal(s["old-freeze"].inputs.create, "/root/miab-migrate/freeze.sh close --ssh-port 22");
+        assert.equal(s["old-freeze"].inputs.delete, "/root/miab-migrate/freeze.sh open");
+        assert.deepEqual(host(s["old-freeze"]), OLD);
+        assert.equal(ev.options["migration-old-freeze"].dependsOn.at(-1), "migration-new-precopy", "freeze only after the pre-copy");
+        assert.equal(s["new-final-copy"].inputs.create, s["new-precopy"].inputs.create);
+        assert.deepEqual(ev.options["migration-new-final-copy"].dependsOn.slice(-3), [
+            "migration-old-freeze",
+            "migration-old-transfer-access",
+            "migration-new-transfer-key",
+        ]);
+    });
+
+    it("restore moves the copy into place with the old backup key on stdin, then re-runs setup", () => {
+        const ev = evaluate(at("restore"));
+        const s = stepsOf(ev);
+        assert.equal(s["new-restore"].inputs.create, "/root/miab-migrate/restore.sh apply --staging /home/miab-migrate-staging/user-data");
+        assert.equal(s["new-restore"].inputs.delete, "/root/miab-migrate/restore.sh undo --staging /home/miab-migrate-staging/user-data");
+        assert.equal(s["new-restore"].inputs.stdin, s["old-backup-files"] && "line1\nMail-in-a-Box v75 is installed");
+        assert.ok(ev.secretInputs["migration-new-restore"].includes("stdin"));
+        assert.deepEqual(ev.options["migration-new-restore"].dependsOn.slice(-2), ["migration-new-final-copy", "miab-install"]);
+        assert.equal(s["new-resetup"].inputs.create, one(ev, "miab-install").inputs.create);
+        assert.equal(s["new-resetup"].inputs.stdin, MOCK.password);
+        assert.ok(ev.secretInputs["migration-new-resetup"].includes("stdin"));
+        assert.equal(ev.options["migration-new-resetup"].dependsOn.at(-1), "migration-new-restore");
+    });
+
+    it("verify compares the two inventories and reports every check", () => {
+        const ev = evaluate(at("verify"));
+        assert.equal(ev.error, undefined);
+        assert.deepEqual(host(stepsOf(ev)["new-inventory"]), { host: MOCK.dropletIpv4, port: 22, user: "root" });
+        assert.deepEqual(ev.outputs.verification, {
+            ok: true,
+            failed: 0,
+            checks: [
+                { name: "users", ok: true, detail: "1 on both" },
+                { name: "aliases", ok: true, detail: "1 on both" },
+                { name: "domains", ok: true, detail: "1 on both" },
+                { name: "dkim", ok: true, detail: "same key" },
+                { name: "mailbox admin@box.miab-staging.example INBOX", ok: true, detail: "3 messages on both" },
+                { name: "mailbox admin@box.miab-staging.example Sent", ok: true, detail: "1 messages on both" },
+            ],
+        });
+    });
+
+    it("verify names what differs", () => {
+        const inv = mockInventory("box.miab-staging.example", DKIM);
+        const newInv = {
+            ...inv,
+            users: [],
+            mailboxes: [
+                {
+                    user: inv.mailboxes[0].user,
+                    folders: [
+                        { ...inv.mailboxes[0].folders[0], messages: 2 },
+                        { ...inv.mailboxes[0].folders[1], digest: "x" },
+                    ],
+                },
+            ],
+        };
+        const ev = evaluate(at("verify"), { commandStdout: { "migration-new-inventory": JSON.stringify(newInv) } });
+        const v = ev.outputs.verification as { ok: boolean; failed: number; checks: { name: string; ok: boolean; detail: string }[] };
+        assert.equal(v.ok, false);
+        assert.equal(v.failed, 3);
+        assert.deepEqual(
+            v.checks.filter((c) => !c.ok),
+            [
+                { name: "users", ok: false, detail: "missing on new: admin@box.miab-staging.example [admin]" },
+                { name: "mailbox admin@box.miab-staging.example INBOX", ok: false, detail: "3 messages on old, 2 on new" },
+                { name: "mailbox admin@box.miab-staging.example Sent", ok: false, detail: "1 messages on both, but not the same ones" },
+            ],
+        );
+    });
+});
+
+describe("moving between phases", () => {
+    const config = (phase: string): MigrationConfig => parseConfig({ ...at(phase), hasSshPrivateKey: true });
+    const implemented = PHASES.filter((p) => !["cutover", "monitor", "decommission"].includes(p));
+
+    it("each phase keeps the steps of the one before and adds its own; every step that changes a box has an undo", () => {
+        let before: string[] = [];
+        const added: Record<string, string[]> = {};
+        for (const phase of implemented) {
+            const now = activeSteps(planSteps(config(phase)), phase).map((s) => s.name);
+            assert.deepEqual(now.slice(0, before.length), before, `${phase} keeps the earlier steps`);
+            added[phase] = now.slice(before.length);
+            before = now;
+        }
+        assert.deepEqual(added, {
+            prepare: ["old-inventory", "old-backup-files"],
+            provision: ["old-transfer-access", "new-transfer-key", "new-precopy"],
+            freeze: ["old-freeze", "new-final-copy"],
+            restore: ["new-restore", "new-resetup"],
+            verify: ["new-inventory"],
+        });
+        const undo = Object.fromEntries(planSteps(config("verify")).map((s) => [s.name, s.delete ?? null]));
+        assert.deepEqual(undo, {
+            "old-inventory": null,
+            "old-backup-files": null,
+            "old-transfer-access": "/root/miab-migrate/transfer-access.sh revoke",
+            "new-transfer-key": "/root/miab-migrate/transfer.sh forget",
+            "new-precopy": null,
+            "old-freeze": "/root/miab-migrate/freeze.sh open",
+            "new-final-copy": null,
+            "new-restore": "/root/miab-migrate/restore.sh undo --staging /home/miab-migrate-staging/user-data",
+            "new-resetup": null,
+            "new-inventory": null,
+        });
+    });
+
+    it("undoes in reverse: the restore is undone before the old box thaws", () => {
+        const ev = evaluate(at("restore"));
+        // Pulumi deletes a resource only after everything that depends on it.
+        const deps = (n: string) => ev.options[`migration-${n}`].dependsOn;
+        assert.ok(deps("new-restore").includes("migration-new-final-copy"));
+        assert.ok(deps("new-final-copy").includes("migration-old-freeze"));
+    });
+});
