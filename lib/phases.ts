@@ -12,7 +12,7 @@ export const IMPLEMENTED_PHASES: readonly Phase[] = ["prepare", "provision", "fr
 
 /** What each phase does, in one line, for outputs and error messages. */
 export const PHASE_SUMMARY: Record<Phase, string> = {
-    prepare: "DNS records adopted and their TTL lowered; nothing new is created",
+    prepare: "old box inventoried (read-only); DNS records adopted and their TTL lowered; nothing new is created",
     provision: "new droplet, firewall and Mail-in-a-Box install; DNS still points at the old box",
     freeze: "old box stops taking mail; final transfer",
     restore: "old box's data restored on the new box",

@@ -1,0 +1,103 @@
+/**
+ * `npm run runbook -- --stack <name>`: the migration plan of a stack, from the same phase
+ * model and step plan the program uses: for each phase, the config change and commands to
+ * run, the commands each box will run (and their undo), and the guards with whether they
+ * pass with the stack's committed configuration. Reads only Pulumi.<stack>.yaml: no cloud
+ * credentials, no state.
+ */
+import { ConfigError, type MigrationConfig, parseConfig } from "../lib/config";
+import { PHASES, PHASE_SUMMARY, IMPLEMENTED_PHASES, type Phase, mayTargetNewBox, phaseIndex } from "../lib/phases";
+import { type PlannedStep, type StepInput, planSteps } from "../lib/plan";
+import { readStackFile } from "./stackFile";
+
+const PLACEHOLDERS = { newIpv4: "<new box IPv4>", newIpv6: "<new box IPv6>" };
+
+const STDIN: Record<StepInput, string> = {
+    transferPublicKey: "the transfer key's public half",
+    transferPrivateKey: "the transfer key (secret)",
+    backupFiles: "the old box's backup key and settings (secret)",
+    adminPassword: "the admin password (secret)",
+};
+
+function where(step: PlannedStep, config: MigrationConfig): string {
+    const old = config.oldServer;
+    return step.box === "old" ? `old box ${old.sshUser}@${old.ipv4}:${old.sshPort}` : "new box root@<new box IPv4>";
+}
+
+export function runbook(stack: string, raw: Record<string, unknown>): string {
+    const hasKey = raw.sshPrivateKey !== undefined;
+    let config: MigrationConfig;
+    try {
+        config = parseConfig({ ...raw, hasSshPrivateKey: true });
+    } catch (e) {
+        if (e instanceof ConfigError) return `${e.message}\nFix the configuration of stack ${stack} first.\n`;
+        throw e;
+    }
+    const plan = planSteps(config);
+    const out: string[] = [
+        `miab-migrate runbook for stack ${stack}: ${config.hostname}, old box ${config.oldServer.ipv4}, now in phase ${config.phase}`,
+        "",
+    ];
+    if (!hasKey) out.push("Before anything else: pulumi config set --secret sshPrivateKey < ~/.ssh/miab-migrate", "");
+    for (const phase of PHASES) {
+        const i = phaseIndex(phase);
+        const mark = phase === config.phase ? "  <- current" : i < phaseIndex(config.phase) ? "  (done)" : "";
+        out.push(`${i + 1}. ${phase}: ${PHASE_SUMMARY[phase]}${mark}`);
+        if (!IMPLEMENTED_PHASES.includes(phase)) {
+            out.push("   not implemented in this version of miab-migrate", "");
+            continue;
+        }
+        out.push(`   run: pulumi config set -s ${stack} phase ${phase} && pulumi preview -s ${stack} && pulumi up -s ${stack}`);
+        for (const step of plan.filter((s) => s.from === phase)) {
+            out.push(`   - on the ${where(step, config)}: ${step.what}`);
+            out.push(`       runs: ${step.create(PLACEHOLDERS)}${step.stdin ? `  (stdin: ${STDIN[step.stdin]})` : ""}`);
+            if (step.delete) out.push(`       undo: ${step.delete}`);
+        }
+        for (const step of plan.filter((s) => s.until === phase)) {
+            out.push(`   - on the ${where(step, config)}: removed: ${step.what}`);
+            if (step.delete) out.push(`       runs: ${step.delete}`);
+        }
+        for (const line of guards(phase, config)) out.push(`   guard: ${line}`);
+        out.push("");
+    }
+    out.push(
+        "Rollback: set phase to an earlier value and run pulumi up; each step's undo runs, latest first.",
+        "See README.md, section Rollback.",
+    );
+    return `${out.join("\n")}\n`;
+}
+
+function guards(phase: Phase, config: MigrationConfig): string[] {
+    const ok = (b: boolean) => (b ? "passes now" : "fails now");
+    const g: string[] = [];
+    if (phase === "prepare") g.push("configuration valid: passes now");
+    if (phase === "provision") {
+        g.push("old box's PRIMARY_HOSTNAME equals hostname, its DKIM key equals dns.dkim: checked on its inventory");
+        g.push(`new box disk holds the old box's data + 20%: checked against newServer.size ${config.newServer.size}`);
+    }
+    if (phase === "cutover") {
+        g.push(
+            `dns.target new is refused before cutover (dns.target is ${config.dns.target}): ${ok(config.dns.target === "old" || mayTargetNewBox(config.phase))}`,
+        );
+    }
+    return g;
+}
+
+function main(argv: string[]): void {
+    const i = argv.indexOf("--stack");
+    const stack = i >= 0 ? argv[i + 1] : undefined;
+    if (stack === undefined || !/^[A-Za-z0-9_.-]+$/.test(stack)) {
+        process.stderr.write("usage: npm run runbook -- --stack <name>   (reads Pulumi.<name>.yaml)\n");
+        process.exit(2);
+    }
+    let raw: Record<string, unknown>;
+    try {
+        raw = readStackFile(stack);
+    } catch (e) {
+        process.stderr.write(`runbook: cannot read Pulumi.${stack}.yaml: ${e instanceof Error ? e.message : e}\n`);
+        process.exit(2);
+    }
+    process.stdout.write(runbook(stack, raw));
+}
+
+if (require.main === module) main(process.argv.slice(2));
