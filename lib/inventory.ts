@@ -2,6 +2,7 @@
  * What scripts/inventory.sh reports about a box, and the checks made on it: the guards of
  * `prepare` and `provision` and the parity checks of `verify`. Pure.
  */
+import { DEFAULT_STORAGE_ROOT } from "./steps";
 
 export interface Folder {
     readonly name: string;
@@ -55,6 +56,11 @@ export function inventoryProblems(inv: Inventory, expect: { hostname: string; dk
         problems.push(
             `the old box's PRIMARY_HOSTNAME is ${inv.hostname}, not ${expect.hostname}: set hostname to ${inv.hostname} ` +
                 "(the new box must have the same name), or check oldServer.ipv4",
+        );
+    }
+    if (inv.storageRoot !== DEFAULT_STORAGE_ROOT) {
+        problems.push(
+            `the old box keeps its data in ${inv.storageRoot} (STORAGE_ROOT); this version of miab-migrate moves only ${DEFAULT_STORAGE_ROOT}`,
         );
     }
     if (inv.dkim !== null && inv.dkim !== expect.dkim) {

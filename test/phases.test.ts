@@ -116,6 +116,15 @@ describe("the old box's inventory is checked before anything is copied", () => {
         );
     });
 
+    it("refuses an old box whose data is not in /home/user-data", () => {
+        const ev = evaluate(at("provision"), { commandStdout: { "migration-old-inventory": inventory({ storageRoot: "/srv/mail" }) } });
+        assert.equal(
+            ev.error?.replace(/^error serializing property "outputs": /, ""),
+            "miab-migrate: the old box is not ready; nothing was copied:\n" +
+                "  - the old box keeps its data in /srv/mail (STORAGE_ROOT); this version of miab-migrate moves only /home/user-data",
+        );
+    });
+
     it("refuses already in prepare, where nothing would be copied yet", () => {
         const ev = evaluate(stackConfig("staging"), { sizeDiskGb: 1 });
         assert.match(ev.error ?? "", /newServer.size has 1 GB: choose a larger newServer.size/);
