@@ -7,9 +7,18 @@
 import { REMOTE_DIR, shellQuote } from "./scripts";
 
 /** The scripts each box gets, uploaded before its first step. */
-export const OLD_BOX_SCRIPTS = ["inventory.sh", "backup-files.sh", "freeze.sh", "transfer-access.sh", "transfer-gate.sh"] as const;
+export const OLD_BOX_SCRIPTS = [
+    "inventory.sh",
+    "backup-files.sh",
+    "freeze.sh",
+    "transfer-access.sh",
+    "transfer-gate.sh",
+    "postfix-settings.sh",
+    "relay.sh",
+    "decommission.sh",
+] as const;
 /** install-miab.sh is uploaded by the MiabInstall component, before these. */
-export const NEW_BOX_SCRIPTS = ["inventory.sh", "transfer.sh", "restore.sh"] as const;
+export const NEW_BOX_SCRIPTS = ["inventory.sh", "transfer.sh", "restore.sh", "postfix-settings.sh", "monitor.sh"] as const;
 
 /** Where the new box keeps the copy of the old box until `restore` moves it into place. */
 export const STAGING_DIR = "/home/miab-migrate-staging";
@@ -77,6 +86,15 @@ export const steps = {
         script("transfer.sh", "stragglers", ...oldArgs(old), "--source-root", sourceRoot, "--storage-root", DEFAULT_STORAGE_ROOT),
     pushBack: (old: OldBoxAddress, sourceRoot: string) =>
         script("transfer.sh", "push-back", ...oldArgs(old), "--source-root", sourceRoot, "--storage-root", DEFAULT_STORAGE_ROOT),
+    softBounce: () => script("postfix-settings.sh", "apply", "soft-bounce", "soft_bounce=yes"),
+    noSoftBounce: () => script("postfix-settings.sh", "restore", "soft-bounce"),
+    trustOld: (oldIpv4: string) => script("postfix-settings.sh", "apply", "trust-old", `mynetworks+=${oldIpv4}/32`),
+    untrustOld: () => script("postfix-settings.sh", "restore", "trust-old"),
+    relay: (newIpv4: string) => script("relay.sh", "on", "--to", newIpv4),
+    unrelay: () => script("relay.sh", "off"),
+    monitor: (newIpv4: string) => script("monitor.sh", "--ipv4", newIpv4),
+    retire: (archive?: string) => script("decommission.sh", "stop", ...(archive ? ["--archive", archive] : [])),
+    unretire: () => script("decommission.sh", "start"),
     restore: () => script("restore.sh", "apply", "--staging", `${STAGING_DIR}/user-data`),
     unrestore: () => script("restore.sh", "undo", "--staging", `${STAGING_DIR}/user-data`),
 };

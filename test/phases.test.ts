@@ -61,6 +61,9 @@ describe("prepare", () => {
                 "migration-old-scripts-freeze",
                 "migration-old-scripts-transfer-access",
                 "migration-old-scripts-transfer-gate",
+                "migration-old-scripts-postfix-settings",
+                "migration-old-scripts-relay",
+                "migration-old-scripts-decommission",
             ],
         );
     });

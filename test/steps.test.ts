@@ -12,6 +12,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { NEW_BOX_SCRIPTS, OLD_BOX_SCRIPTS, STAGING_DIR, steps } from "../lib/steps";
 import { type Box, Lab } from "./harness/hosts";
+import { ROOT } from "./harness/program";
 import { imapCount, smtpSend } from "./harness/mail";
 import { type Corpus, generateCorpus, writeCorpus } from "./rehearsal/corpus";
 
@@ -294,6 +295,118 @@ describe("remote steps on test hosts", { concurrency: false }, () => {
         assert.equal(newBox.exec("cat", file), "Subject: straggler\n\nx\n");
         assert.equal(newBox.exec("stat", "-c", "%U", file), "mail\n");
         assert.match(newBox.step(steps.stragglers(oldAddress(), SR)).stdout, /no message is missing on the new box/);
+    });
+
+    it("cutover: the new box soft-bounces and trusts the old one; the frozen old box relays port 25 to it; all undone exactly", async () => {
+        const newMain = newBox.exec("postconf", "-n");
+        const oldMain = oldBox.exec("postconf", "-n");
+        const oldMaster = oldBox.exec("postconf", "-M");
+        for (let i = 0; i < 2; i++) {
+            newBox.step(steps.softBounce());
+            newBox.step(steps.trustOld(oldBox.address));
+        }
+        assert.equal(newBox.exec("postconf", "-h", "soft_bounce"), "yes\n");
+        assert.equal(newBox.exec("postconf", "-h", "mynetworks"), "127.0.0.0/8 198.18.0.40/32\n", "added once");
+        const unknown = await smtpSend(newBox.address, "bob@sender.test", ["nobody@example.test"], "Subject: x\n\nx\n");
+        assert.deepEqual(unknown, { recipients: { "nobody@example.test": 450 } }, "soft_bounce: a 4xx, never a 5xx");
+
+        for (let i = 0; i < 2; i++) oldBox.step(steps.relay(newBox.address));
+        assert.equal(oldBox.exec("postconf", "-h", "virtual_transport", "soft_bounce"), "miab-relay:[198.18.0.41]:25\nyes\n");
+        assert.equal(oldBox.exec("postconf", "-P", "miab-relay/unix/myhostname"), "miab-relay/unix/myhostname = migrate-relay.box.example.test\n");
+        assert.match(
+            oldBox.exec("ufw", "status"),
+            /^Status: active\n\nTo +Action +From\n-+ +-+ +-+\n22\/tcp +ALLOW +Anywhere +\n25\/tcp +ALLOW +Anywhere +\n22\/tcp \(v6\) .*\n25\/tcp \(v6\) .*\n\n$/,
+        );
+        assert.equal(await answers(oldBox.address, 143), false, "IMAP stays closed on the old box");
+        const u = corpus.users[1];
+        const onOld = maildirFiles(oldBox, u.email).length;
+        const onNew = maildirFiles(newBox, u.email).length;
+        const sent = await smtpSend(
+            oldBox.address,
+            "carol@sender.test",
+            [u.email],
+            "Subject: to the old address\nMessage-ID: <stale1@sender.test>\n\nhi\n",
+        );
+        assert.deepEqual(sent, { recipients: { [u.email]: 250 }, data: 250 });
+        for (let i = 0; i < 100 && maildirFiles(newBox, u.email).length === onNew; i++) await new Promise((r) => setTimeout(r, 100));
+        assert.equal(
+            maildirFiles(newBox, u.email).length,
+            onNew + 1,
+            `relayed to the new box; old box's mail log:\n${oldBox.exec("tail", "-n", "8", "/var/log/mail.log")}`,
+        );
+        assert.equal(maildirFiles(oldBox, u.email).length, onOld, "nothing stored on the old box");
+
+        for (let i = 0; i < 2; i++) oldBox.step(steps.unrelay());
+        assert.equal(await answers(oldBox.address, 25), false);
+        assert.equal(oldBox.exec("postconf", "-n"), oldMain);
+        assert.equal(oldBox.exec("postconf", "-M"), oldMaster);
+        for (let i = 0; i < 2; i++) {
+            newBox.step(steps.noSoftBounce());
+            newBox.step(steps.untrustOld());
+        }
+        assert.equal(newBox.exec("postconf", "-n"), newMain);
+    });
+
+    it("relay refuses an old box that is not frozen", () => {
+        oldBox.exec("mv", "/root/miab-migrate/freeze", "/root/miab-migrate/freeze.aside");
+        const r = oldBox.ssh(steps.relay(newBox.address));
+        oldBox.exec("mv", "/root/miab-migrate/freeze.aside", "/root/miab-migrate/freeze");
+        assert.equal(r.status, 3);
+        assert.equal(
+            r.stderr,
+            "relay: error: the old box is not frozen (freeze.sh close has not run): refusing to relay a box that still delivers locally\n",
+        );
+    });
+
+    it("monitor provisions certificates, backs up with the old key through real duplicity, verifies it, and reports", () => {
+        newBox.exec("mkdir", "-p", "/root/mailinabox/management");
+        for (const [fixture, name] of [
+            ["miab-backup.sh", "backup.py"],
+            ["miab-ssl-certificates.sh", "ssl_certificates.py"],
+        ]) {
+            newBox.exec("install", "-m", "0755", path.join(ROOT, "test", "fixtures", fixture), `/root/mailinabox/management/${name}`);
+        }
+        const first = newBox.step(steps.monitor(newBox.address));
+        assert.match(first.stderr, /monitor: \[2\/3\] backup with the old box's key and target/);
+        const report = JSON.parse(first.stdout);
+        assert.deepEqual(report, {
+            certificate: { issuer: "CN = box.example.test", notAfter: report.certificate.notAfter },
+            backup: { verified: true },
+            queue: 0,
+            dnsbl: { zone: "zen.spamhaus.org", listed: false, answer: "" },
+        });
+        assert.match(report.certificate.notAfter, /GMT$/);
+        assert.equal(newBox.exec("cat", "/var/log/ssl_certificates-standin.log"), "-q\n");
+        const encrypted = readdirSync(lab.file("snew", "home", "user-data", "backup", "encrypted"));
+        assert.equal(encrypted.filter((f) => /^duplicity-full\..*\.manifest\.gpg$/.test(f)).length, 1);
+        newBox.step(steps.monitor(newBox.address));
+        assert.equal(
+            readdirSync(lab.file("snew", "home", "user-data", "backup", "encrypted")).filter((f) =>
+                /^duplicity-inc\..*\.manifest\.gpg$/.test(f),
+            ).length,
+            1,
+            "the second run adds an increment",
+        );
+        assert.equal(newBox.exec("systemctl", "is-active", "postfix", "dovecot"), "active\nactive\n", "services back after the backup");
+    });
+
+    it("decommission stops and disables the old box's services and parks its nightly job; start undoes it", () => {
+        const archive = "/root/miab-migrate-archive.tar.gz";
+        for (let i = 0; i < 2; i++) oldBox.step(steps.retire(archive));
+        assert.equal(oldBox.ssh("systemctl is-enabled postfix dovecot").stdout, "disabled\ndisabled\n");
+        assert.equal(oldBox.ssh("systemctl is-active postfix dovecot").stdout, "inactive\ninactive\n");
+        assert.equal(oldBox.ssh("test -e /etc/cron.d/mailinabox-nightly").status, 1);
+        assert.equal(oldBox.exec("stat", "-c", "%a", archive), "600\n");
+        const listing = oldBox.exec("tar", "-tzf", archive).split("\n");
+        assert.ok(listing.includes("./user-data/mail/users.sqlite"));
+        assert.ok(!listing.some((l) => l.startsWith("./user-data/backup")), "backup/ (the key) is not archived");
+
+        for (let i = 0; i < 2; i++) oldBox.step(steps.unretire());
+        assert.equal(oldBox.ssh("systemctl is-enabled postfix dovecot").stdout, "enabled\nenabled\n");
+        assert.equal(
+            oldBox.exec("cat", "/etc/cron.d/mailinabox-nightly"),
+            "0 3 * * * root (cd /root/mailinabox && management/daily_tasks.sh)\n",
+        );
     });
 
     it("thaw puts the firewall and the services back exactly; revoke and forget remove the transfer key", async () => {

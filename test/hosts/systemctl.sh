@@ -4,8 +4,9 @@
 # systemd does not run. Installed there as /usr/local/sbin/systemctl. It knows the units
 # the migration scripts drive, postfix and dovecot, and answers like systemctl for any
 # other: is-active prints "inactive" and exits 3, start/stop/restart fail with exit 5.
+# Whether a unit is enabled is a file in /etc/systemctl-standin/enabled/ (the host's /etc).
 #
-# Usage: systemctl start|stop|restart|is-active [--quiet] UNIT...
+# Usage: systemctl start|stop|restart|is-active|is-enabled|enable|disable [--quiet] UNIT...
 
 set -euo pipefail
 
@@ -41,6 +42,10 @@ stop() {
   esac
 }
 
+readonly ENABLED=/etc/systemctl-standin/enabled
+
+known() { [ "$1" = postfix ] || [ "$1" = dovecot ]; }
+
 unknown() {
   echo "Failed to operate on unit $1.service: Unit $1.service not found." >&2
   exit 5
@@ -63,6 +68,19 @@ main() {
           [ $quiet -eq 1 ] || echo inactive
           rc=3
         fi
+        ;;
+      is-enabled)
+        if [ -e "$ENABLED/$unit" ]; then
+          [ $quiet -eq 1 ] || echo enabled
+        else
+          [ $quiet -eq 1 ] || echo disabled
+          rc=1
+        fi
+        ;;
+      enable | disable)
+        known "$unit" || unknown "$unit"
+        mkdir -p "$ENABLED"
+        if [ "$verb" = enable ]; then touch "$ENABLED/$unit"; else rm -f "$ENABLED/$unit"; fi
         ;;
       start) start "$unit" ;;
       stop) stop "$unit" ;;

@@ -156,6 +156,11 @@ openssl req -x509 -newkey rsa:2048 -nodes -subj "/CN=$hostname" -days 30 \
 (umask 077 && openssl rand -hex 64 >"$storage/backup/secret_key.txt")
 echo 13 >"$storage/mailinabox.version"
 
+# Mail-in-a-Box's services are enabled units (see systemctl.sh) and its nightly job is in cron.d.
+mkdir -p /etc/systemctl-standin/enabled
+touch /etc/systemctl-standin/enabled/postfix /etc/systemctl-standin/enabled/dovecot
+echo "0 3 * * * root (cd /root/mailinabox && management/daily_tasks.sh)" >/etc/cron.d/mailinabox-nightly
+
 # The firewall Mail-in-a-Box's setup enables (setup/system.sh); IMAP on 143 stands in for
 # 993 (the test hosts have no TLS).
 ufw --force reset >/dev/null
