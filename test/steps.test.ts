@@ -312,7 +312,10 @@ describe("remote steps on test hosts", { concurrency: false }, () => {
 
         for (let i = 0; i < 2; i++) oldBox.step(steps.relay(newBox.address));
         assert.equal(oldBox.exec("postconf", "-h", "virtual_transport", "soft_bounce"), "miab-relay:[198.18.0.41]:25\nyes\n");
-        assert.equal(oldBox.exec("postconf", "-P", "miab-relay/unix/myhostname"), "miab-relay/unix/myhostname = migrate-relay.box.example.test\n");
+        assert.equal(
+            oldBox.exec("postconf", "-P", "miab-relay/unix/myhostname"),
+            "miab-relay/unix/myhostname = migrate-relay.box.example.test\n",
+        );
         assert.match(
             oldBox.exec("ufw", "status"),
             /^Status: active\n\nTo +Action +From\n-+ +-+ +-+\n22\/tcp +ALLOW +Anywhere +\n25\/tcp +ALLOW +Anywhere +\n22\/tcp \(v6\) .*\n25\/tcp \(v6\) .*\n\n$/,
