@@ -60,10 +60,20 @@ const migration = new MigrationSteps("migration", {
             .getSizesOutput({ filters: [{ key: "slug", values: [newServer.size] }] })
             .apply((r) => r.sizes[0]?.disk ?? 0),
     },
+    ttl: dns.ttl,
+    guards: {
+        previousTtl: dns.previousTtl,
+        acceptFailedChecks: config.cutover.acceptFailedChecks,
+        decommissionAfterDays: config.decommission.afterDays,
+    },
 });
 
+// The records move to the new box only once the cutover's guards have passed.
+const afterCheck = (ip: pulumi.Output<string>) => pulumi.all([migration.cutoverCheck, ip]).apply(([, v]) => v);
 const target =
-    dns.target === "new" && box !== undefined ? { ipv4: box.ipv4, ipv6: box.ipv6 } : { ipv4: oldServer.ipv4, ipv6: oldServer.ipv6 };
+    dns.target === "new" && box !== undefined
+        ? { ipv4: afterCheck(box.ipv4), ipv6: afterCheck(box.ipv6) }
+        : { ipv4: oldServer.ipv4, ipv6: oldServer.ipv6 };
 const mailDns = new MailDns("dns", {
     records: planRecords({ hostname, domains: config.domains, dkim: dns.dkim, custom: dns.custom }),
     domains: config.domains,
@@ -107,3 +117,6 @@ export const oldBox = migration.oldInventory.apply((inv) => ({
     backup: inv.backup,
 }));
 export const verification = migration.verification;
+export const cutoverCheck = migration.cutoverCheck;
+export const cutoverAt = migration.cutoverAt;
+export const monitorReport = migration.monitorReport;

@@ -6,7 +6,7 @@
  * credentials, no state.
  */
 import { ConfigError, type MigrationConfig, parseConfig } from "../lib/config";
-import { PHASES, PHASE_SUMMARY, IMPLEMENTED_PHASES, type Phase, mayTargetNewBox, phaseIndex } from "../lib/phases";
+import { PHASES, PHASE_SUMMARY, type Phase, atLeast, phaseIndex } from "../lib/phases";
 import { type PlannedStep, type StepInput, planSteps } from "../lib/plan";
 import { readStackFile } from "./stackFile";
 
@@ -43,11 +43,7 @@ export function runbook(stack: string, raw: Record<string, unknown>): string {
         const i = phaseIndex(phase);
         const mark = phase === config.phase ? "  <- current" : i < phaseIndex(config.phase) ? "  (done)" : "";
         out.push(`${i + 1}. ${phase}: ${PHASE_SUMMARY[phase]}${mark}`);
-        if (!IMPLEMENTED_PHASES.includes(phase)) {
-            out.push("   not implemented in this version of miab-migrate", "");
-            continue;
-        }
-        out.push(`   run: pulumi config set -s ${stack} phase ${phase} && pulumi preview -s ${stack} && pulumi up -s ${stack}`);
+        out.push(`   run: ${configChange(stack, phase)}`);
         for (const step of plan.filter((s) => s.from === phase)) {
             out.push(`   - on the ${where(step, config)}: ${step.what}`);
             out.push(`       runs: ${step.create(PLACEHOLDERS)}${step.stdin ? `  (stdin: ${STDIN[step.stdin]})` : ""}`);
@@ -69,18 +65,34 @@ export function runbook(stack: string, raw: Record<string, unknown>): string {
 
 function guards(phase: Phase, config: MigrationConfig): string[] {
     const ok = (b: boolean) => (b ? "passes now" : "fails now");
-    const g: string[] = [];
-    if (phase === "prepare") g.push("configuration valid: passes now");
-    if (phase === "provision") {
-        g.push("old box's PRIMARY_HOSTNAME equals hostname, its DKIM key equals dns.dkim: checked on its inventory");
-        g.push(`new box disk holds the old box's data + 20%: checked against newServer.size ${config.newServer.size}`);
+    switch (phase) {
+        case "prepare":
+            return ["configuration valid: passes now"];
+        case "provision":
+            return [
+                "old box's PRIMARY_HOSTNAME equals hostname, its DKIM key equals dns.dkim, its data is in /home/user-data: checked on its inventory",
+                `new box disk holds the old box's data + 20%: checked against newServer.size ${config.newServer.size}`,
+            ];
+        case "cutover":
+            return [
+                `dns.ttl (${config.dns.ttl} s) changed at least dns.previousTtl (${config.dns.previousTtl} s) before: checked by pulumi preview against the time recorded in the state`,
+                `verify passed, or cutover.acceptFailedChecks gives a reason (${config.cutover.acceptFailedChecks === undefined ? "not set" : "set"}): checked by pulumi preview`,
+                `dns.target new only from this phase on: ${ok(config.dns.target === "old" || atLeast(config.phase, "cutover"))}`,
+            ];
+        case "decommission":
+            return [
+                `at least decommission.afterDays (${config.decommission.afterDays}) days after the cutover: checked by pulumi preview against the cutover time in the state`,
+            ];
+        default:
+            return [];
     }
-    if (phase === "cutover") {
-        g.push(
-            `dns.target new is refused before cutover (dns.target is ${config.dns.target}): ${ok(config.dns.target === "old" || mayTargetNewBox(config.phase))}`,
-        );
-    }
-    return g;
+}
+
+/** The configuration change that enters each phase. */
+function configChange(stack: string, phase: Phase): string {
+    const set = (k: string, v: string) => `pulumi config set -s ${stack} ${k} ${v}`;
+    const more = phase === "cutover" ? ` && ${set("--path dns.target", "new")}` : "";
+    return `${set("phase", phase)}${more} && pulumi preview -s ${stack} && pulumi up -s ${stack}`;
 }
 
 function main(argv: string[]): void {

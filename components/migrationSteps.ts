@@ -1,8 +1,10 @@
-import type * as command from "@pulumi/command";
+import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
+import { cutoverProblems, decommissionProblems, parseTimestamp } from "../lib/guards";
 import { type Inventory, type Verification, compareInventories, inventoryProblems, parseInventory } from "../lib/inventory";
-import type { PlannedStep, StepContext, StepInput } from "../lib/plan";
+import { type PlannedStep, type StepContext, type StepInput, readTrigger } from "../lib/plan";
+import { type Phase, atLeast } from "../lib/phases";
 import { NEW_BOX_SCRIPTS, OLD_BOX_SCRIPTS } from "../lib/steps";
 import { RemoteScripts } from "./remoteScripts";
 
@@ -18,8 +20,8 @@ export interface BoxAccess {
 export interface MigrationStepsArgs {
     /** The steps of the current phase (lib/plan.ts activeSteps). */
     readonly steps: readonly PlannedStep[];
-    /** The current phase: steps marked everyPhase re-run when it changes. */
-    readonly phase: string;
+    /** The current phase: steps marked everyPhase re-run when it changes (up to verify). */
+    readonly phase: Phase;
     /** Private key the program logs in with (secret). */
     readonly privateKey: pulumi.Input<string>;
     readonly oldBox: BoxAccess;
@@ -29,6 +31,12 @@ export interface MigrationStepsArgs {
     readonly install?: { readonly step: command.remote.Command; readonly adminPassword: pulumi.Input<string> };
     /** What the old box's inventory must show before anything is copied. */
     readonly expect: { readonly hostname: string; readonly dkim: string; readonly newDiskGb: pulumi.Input<number> };
+    /** dns.ttl: when it changes, the time is recorded for the cutover's wait. */
+    readonly ttl: number;
+    /** dns.previousTtl, cutover.acceptFailedChecks, decommission.afterDays. */
+    readonly guards: { readonly previousTtl: number; readonly acceptFailedChecks?: string; readonly decommissionAfterDays: number };
+    /** The time the guards compare against; default now. */
+    readonly now?: Date;
 }
 
 /**
@@ -41,6 +49,12 @@ export class MigrationSteps extends pulumi.ComponentResource {
     public readonly oldInventory: pulumi.Output<Inventory>;
     /** Old and new compared, from `verify` on. */
     public readonly verification?: pulumi.Output<Verification>;
+    /** The cutover's guards, checked in phase `cutover`: a line saying what passed. */
+    public readonly cutoverCheck: pulumi.Output<string>;
+    /** When the cutover happened (recorded on the new box), from `cutover` on. */
+    public readonly cutoverAt?: pulumi.Output<string>;
+    /** The monitor phase's report (scripts/monitor.sh), from `monitor` on. */
+    public readonly monitorReport?: pulumi.Output<unknown>;
 
     constructor(name: string, args: MigrationStepsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("miab-migrate:index:MigrationSteps", name, {}, opts);
@@ -76,9 +90,52 @@ export class MigrationSteps extends pulumi.ComponentResource {
             .all([args.newBox?.ipv4 ?? "", args.newBox?.ipv6 ?? ""])
             .apply(([newIpv4, newIpv6]) => ({ newIpv4, newIpv6 }));
 
+        const now = args.now ?? new Date();
+        // When dns.ttl last changed: re-recorded whenever it changes.
+        const ttlChanged = new command.local.Command(
+            `${name}-ttl-changed`,
+            { create: "date -u +%Y-%m-%dT%H:%M:%SZ", triggers: [args.ttl] },
+            { parent: this },
+        );
+
         const built: Record<string, command.remote.Command> = {};
         if (args.install) built["new-install"] = args.install.step;
         let guard: pulumi.Output<Inventory> | undefined;
+        const fail = (what: string, problems: string[]) => {
+            throw new Error(`miab-migrate: ${what}; nothing was changed:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+        };
+        let cutover: pulumi.Output<string> | undefined;
+        // Checked only in the cutover phase itself: raising the TTL again later is expected.
+        const cutoverGate = (): pulumi.Output<string> => {
+            if (cutover) return cutover;
+            if (args.phase !== "cutover") return (cutover = pulumi.output(`not checked in phase ${args.phase}`));
+            const newInventory = built["new-inventory"];
+            const oldInventory = built["old-inventory"];
+            cutover = pulumi.all([ttlChanged.stdout, oldInventory.stdout, newInventory.stdout]).apply(([ttlAt, oldOut, newOut]) => {
+                const verification = compareInventories(parseInventory(oldOut, "old box"), parseInventory(newOut, "new box"));
+                const problems = cutoverProblems({
+                    now,
+                    ttlChangedAt: parseTimestamp(ttlAt),
+                    previousTtl: args.guards.previousTtl,
+                    verification,
+                    acceptFailedChecks: args.guards.acceptFailedChecks,
+                });
+                if (problems.length > 0) fail("the cutover is refused", problems);
+                return verification.ok
+                    ? "passed: TTL wait over, verification ok"
+                    : `passed: TTL wait over; ${verification.failed} failed check(s) accepted: ${args.guards.acceptFailedChecks}`;
+            });
+            return cutover;
+        };
+        const decommissionGate = (): pulumi.Output<string> =>
+            built["new-takeover"].stdout.apply((at) => {
+                const cutoverAt = parseTimestamp(at);
+                if (cutoverAt === undefined)
+                    fail("the decommission is refused", ["the cutover time is not recorded: run the cutover first"]);
+                const problems = decommissionProblems({ now, cutoverAt: cutoverAt as Date, afterDays: args.guards.decommissionAfterDays });
+                if (problems.length > 0) fail("the decommission is refused", problems);
+                return "passed";
+            });
 
         for (const step of args.steps) {
             const box = boxes[step.box];
@@ -97,18 +154,20 @@ export class MigrationSteps extends pulumi.ComponentResource {
                         return undefined;
                 }
             };
-            // Every step after the old box's inventory waits for its check.
-            const gated = guard !== undefined;
-            const create = gated
-                ? pulumi.all([guard as pulumi.Output<Inventory>, ctx]).apply(([, c]) => step.create(c))
-                : ctx.apply((c) => step.create(c));
+            // Every step after the old box's inventory waits for its check, the cutover's
+            // steps for the cutover's guards, the decommission's for its wait.
+            const gates: pulumi.Output<unknown>[] = [];
+            if (guard !== undefined) gates.push(guard);
+            if (atLeast(step.from, "cutover")) gates.push(cutoverGate());
+            if (step.from === "decommission") gates.push(decommissionGate());
+            const create = pulumi.all([ctx, ...gates]).apply(([c]) => step.create(c));
             built[step.name] = box.step(
                 `${name}-${step.name}`,
                 {
                     create,
                     delete: step.delete,
                     stdin: stdin(step.stdin),
-                    triggers: step.everyPhase ? [args.phase] : undefined,
+                    triggers: step.everyPhase ? [readTrigger(args.phase)] : undefined,
                     secretOutput: step.secretOutput,
                     timeoutMinutes: step.timeoutMinutes,
                 },
@@ -128,6 +187,9 @@ export class MigrationSteps extends pulumi.ComponentResource {
             }
         }
         if (guard === undefined) throw new Error("miab-migrate: the plan must start with old-inventory");
+        this.cutoverCheck = cutoverGate();
+        if (built["new-takeover"]) this.cutoverAt = built["new-takeover"].stdout.apply((t) => t.trim());
+        if (built["new-monitor"]) this.monitorReport = built["new-monitor"].stdout.apply((out) => JSON.parse(out) as unknown);
         this.oldInventory = guard;
         const newInventory = built["new-inventory"];
         if (newInventory) {
@@ -135,6 +197,12 @@ export class MigrationSteps extends pulumi.ComponentResource {
                 .all([guard, newInventory.stdout])
                 .apply(([old, out]) => compareInventories(old, parseInventory(out, "new box")));
         }
-        this.registerOutputs({ oldInventory: this.oldInventory, verification: this.verification });
+        this.registerOutputs({
+            oldInventory: this.oldInventory,
+            verification: this.verification,
+            cutoverCheck: this.cutoverCheck,
+            cutoverAt: this.cutoverAt,
+            monitorReport: this.monitorReport,
+        });
     }
 }

@@ -5,7 +5,7 @@
  */
 import { customConflicts, planRecords } from "./records";
 import { joinQuotedStrings } from "./txt";
-import { IMPLEMENTED_PHASES, PHASES, type Phase, isPhase, mayTargetNewBox } from "./phases";
+import { PHASES, type Phase, isPhase, mayTargetNewBox } from "./phases";
 import { isCidr, isFqdn, isIPv4, isIPv6, isSshPublicKey, isWithin } from "./validate";
 
 export const MIN_TTL = 60;
@@ -42,6 +42,8 @@ export interface CustomRecord {
 
 export interface DnsConfig {
     readonly ttl: number;
+    /** The TTL the records had before it was lowered: how long resolvers may hold them. */
+    readonly previousTtl: number;
     readonly target: "old" | "new";
     /** The DKIM TXT value (`v=DKIM1; ... p=...`) from the old box's mail/dkim/mail.txt. */
     readonly dkim: string;
@@ -73,6 +75,18 @@ export interface NewServerConfig {
 export const TRANSFER_METHODS = ["rsync", "backup"] as const;
 export type TransferMethod = (typeof TRANSFER_METHODS)[number];
 
+export interface CutoverConfig {
+    /** A reason to cut over although verify found failed checks. */
+    readonly acceptFailedChecks?: string;
+}
+
+export interface DecommissionConfig {
+    /** Days after the cutover before the old box may be retired; default 7. */
+    readonly afterDays: number;
+    /** Archive the old box's data on it before its services stop; default false. */
+    readonly archive: boolean;
+}
+
 export interface MigrationConfig {
     readonly hostname: string;
     readonly domains: readonly DomainConfig[];
@@ -84,6 +98,8 @@ export interface MigrationConfig {
     readonly dns: DnsConfig;
     readonly oldServer: OldServerConfig;
     readonly newServer: NewServerConfig;
+    readonly cutover: CutoverConfig;
+    readonly decommission: DecommissionConfig;
 }
 
 /** Configuration as read from the stack, before validation. */
@@ -96,6 +112,8 @@ export interface RawConfig {
     readonly dns?: unknown;
     readonly oldServer?: unknown;
     readonly newServer?: unknown;
+    readonly cutover?: unknown;
+    readonly decommission?: unknown;
     /** Whether the secret `sshPrivateKey` is set (its value is never read here). */
     readonly hasSshPrivateKey: boolean;
 }
@@ -213,11 +231,6 @@ export function parseConfig(raw: RawConfig): MigrationConfig {
     let phase: Phase = "prepare";
     if (typeof raw.phase !== "string" || !isPhase(raw.phase)) {
         bad(`phase must be one of ${PHASES.join(", ")} (got ${show(raw.phase)})`);
-    } else if (!IMPLEMENTED_PHASES.includes(raw.phase)) {
-        bad(
-            `phase ${raw.phase} is not implemented in this version of miab-migrate; ` +
-                `implemented phases: ${IMPLEMENTED_PHASES.join(", ")}`,
-        );
     } else {
         phase = raw.phase;
     }
@@ -249,6 +262,7 @@ export function parseConfig(raw: RawConfig): MigrationConfig {
     // dns
     const [dnsRaw, endDns] = section(raw.dns, "dns");
     const ttl = int(dnsRaw.ttl, "dns.ttl", 86400, MIN_TTL, MAX_TTL, "seconds");
+    const previousTtl = int(dnsRaw.previousTtl, "dns.previousTtl", MAX_TTL, MIN_TTL, 7 * MAX_TTL, "seconds");
     if (dnsRaw.ttl === undefined) bad(`dns.ttl is required: seconds between ${MIN_TTL} and ${MAX_TTL}, e.g. 300 during the migration`);
     let target: "old" | "new" = "old";
     if (dnsRaw.target !== "old" && dnsRaw.target !== "new") {
@@ -385,6 +399,18 @@ export function parseConfig(raw: RawConfig): MigrationConfig {
     const installTimeoutMinutes = int(newRaw.installTimeoutMinutes, "newServer.installTimeoutMinutes", 90, 10, 600, "minutes");
     endNew();
 
+    // cutover and decommission: optional sections
+    const cutoverRaw = raw.cutover === undefined ? {} : obj(raw.cutover, "cutover");
+    const acceptFailedChecks = optStr(cutoverRaw.acceptFailedChecks, "cutover.acceptFailedChecks");
+    if (acceptFailedChecks !== undefined && acceptFailedChecks.length < 10) {
+        bad(
+            `cutover.acceptFailedChecks must say why the failed checks are acceptable, in at least 10 characters (got ${show(acceptFailedChecks)})`,
+        );
+    }
+    const decoRaw = raw.decommission === undefined ? {} : obj(raw.decommission, "decommission");
+    const afterDays = int(decoRaw.afterDays, "decommission.afterDays", 7, 1, 365, "days");
+    const archive = bool(decoRaw.archive, "decommission.archive", false);
+
     if (!raw.hasSshPrivateKey) {
         bad(
             "sshPrivateKey is required: pulumi config set --secret sshPrivateKey < ~/.ssh/miab-migrate (an OpenSSH private key without passphrase)",
@@ -407,7 +433,7 @@ export function parseConfig(raw: RawConfig): MigrationConfig {
         phase,
         transfer,
         precopy,
-        dns: { ttl, target, dkim, custom, adopt },
+        dns: { ttl, previousTtl, target, dkim, custom, adopt },
         oldServer: { ipv4, ipv6, sshUser, sshPort, hostKey: hostKey.trim() },
         newServer: {
             region,
@@ -420,5 +446,7 @@ export function parseConfig(raw: RawConfig): MigrationConfig {
             adminEmail,
             installTimeoutMinutes,
         },
+        cutover: { acceptFailedChecks },
+        decommission: { afterDays, archive },
     };
 }

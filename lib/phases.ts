@@ -7,9 +7,6 @@ export const PHASES = ["prepare", "provision", "freeze", "restore", "verify", "c
 
 export type Phase = (typeof PHASES)[number];
 
-/** Phases this version of the program can apply. The others are refused at preview time. */
-export const IMPLEMENTED_PHASES: readonly Phase[] = ["prepare", "provision", "freeze", "restore", "verify"];
-
 /** What each phase does, in one line, for outputs and error messages. */
 export const PHASE_SUMMARY: Record<Phase, string> = {
     prepare: "old box inventoried (read-only); DNS records adopted and their TTL lowered; nothing new is created",

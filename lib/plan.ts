@@ -36,7 +36,7 @@ export interface PlannedStep {
     readonly stdin?: StepInput;
     /** Steps (by resource name) that must have finished first; the new box's install is "new-install". */
     readonly after: readonly string[];
-    /** Re-run the step in every phase (a fresh read). */
+    /** Re-run the step in every phase up to `verify` (a fresh read), not after: verify's result stays what the cutover checks. */
     readonly everyPhase?: boolean;
     /** Its output is a secret: never logged, encrypted in the state. */
     readonly secretOutput?: boolean;
@@ -54,6 +54,9 @@ export function installCommand(config: MigrationConfig, ctx: StepContext): strin
         timeoutSeconds: config.newServer.installTimeoutMinutes * 60,
     });
 }
+
+/** Where `decommission.archive` writes the old box's data, on the old box. */
+export const ARCHIVE = "/root/miab-migrate-archive.tar.gz";
 
 export function planSteps(config: MigrationConfig): PlannedStep[] {
     const old = config.oldServer;
@@ -160,8 +163,80 @@ export function planSteps(config: MigrationConfig): PlannedStep[] {
             after: ["new-resetup"],
             everyPhase: true,
         },
+        {
+            name: "new-soft-bounce",
+            box: "new",
+            from: "cutover",
+            until: "monitor",
+            what: "Postfix soft_bounce=yes on the new box while the cutover is watched: nothing is bounced, all is kept queued",
+            create: () => steps.softBounce(),
+            delete: steps.noSoftBounce(),
+            after: ["new-inventory"],
+        },
+        {
+            name: "new-trust-old",
+            box: "new",
+            from: "cutover",
+            until: "decommission",
+            what: "the new box accepts what the old box relays (old IPv4 in mynetworks: no greylisting or SPF refusal of forwarded mail)",
+            create: () => steps.trustOld(old.ipv4),
+            delete: steps.untrustOld(),
+            after: ["new-inventory"],
+        },
+        {
+            name: "new-takeover",
+            box: "new",
+            from: "cutover",
+            what: "record the cutover time; undo (rollback): copy every message that reached only the new box back to the old box",
+            create: () => "date -u +%Y-%m-%dT%H:%M:%SZ",
+            delete: steps.pushBack(old, sourceRoot),
+            after: ["new-soft-bounce", "new-trust-old", "new-transfer-key", "old-transfer-access"],
+        },
+        {
+            name: "old-relay",
+            box: "old",
+            from: "cutover",
+            until: "decommission",
+            what: "the frozen old box takes port 25 again only to relay everything to the new box (stale DNS caches); IMAP stays closed",
+            create: (ctx) => steps.relay(ctx.newIpv4),
+            delete: steps.unrelay(),
+            after: ["new-takeover"],
+        },
+        {
+            name: "new-monitor",
+            box: "new",
+            from: "monitor",
+            what: "TLS certificates, a first backup with the old key and target (verified), mail queue and DNSBL report",
+            create: (ctx) => steps.monitor(ctx.newIpv4),
+            after: ["new-takeover"],
+            timeoutMinutes: 120,
+        },
+        {
+            name: "new-stragglers",
+            box: "new",
+            from: "decommission",
+            what: "copy any message that landed only on the old box to the new box",
+            create: () => steps.stragglers(old, sourceRoot),
+            after: ["new-takeover", "old-relay"],
+            timeoutMinutes: 120,
+        },
+        {
+            name: "old-retire",
+            box: "old",
+            from: "decommission",
+            what: `stop and disable the old box's mail services and nightly job${config.decommission.archive ? `, after archiving its data to ${ARCHIVE}` : ""} (the server itself is kept)`,
+            create: () => steps.retire(config.decommission.archive ? ARCHIVE : undefined),
+            delete: steps.unretire(),
+            after: ["new-stragglers"],
+            timeoutMinutes: 120,
+        },
     );
     return plan;
+}
+
+/** The trigger of an everyPhase step: the phase, but no later than `verify`. */
+export function readTrigger(phase: Phase): Phase {
+    return atLeast(phase, "verify") ? "verify" : phase;
 }
 
 /** The steps that exist in `phase`. */

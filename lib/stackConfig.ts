@@ -20,6 +20,8 @@ export function readStackConfig(): StackConfig {
         dns: cfg.getObject("dns"),
         oldServer: cfg.getObject("oldServer"),
         newServer: cfg.getObject("newServer"),
+        cutover: cfg.getObject("cutover"),
+        decommission: cfg.getObject("decommission"),
         hasSshPrivateKey: sshPrivateKey !== undefined,
     });
     return { config, sshPrivateKey: sshPrivateKey as pulumi.Output<string> };

@@ -67,7 +67,11 @@ describe("parseConfig accepts a valid configuration", () => {
             adminEmail: "admin@box.example.com",
             installTimeoutMinutes: 90,
         });
-        assert.deepEqual(c.dns, { ttl: 300, target: "old", dkim: DKIM, custom: [], adopt: {} });
+        assert.deepEqual(c.dns, { ttl: 300, previousTtl: 86400, target: "old", dkim: DKIM, custom: [], adopt: {} });
+        assert.equal(c.transfer, "rsync");
+        assert.equal(c.precopy, true);
+        assert.deepEqual(c.cutover, { acceptFailedChecks: undefined });
+        assert.deepEqual(c.decommission, { afterDays: 7, archive: false });
     });
 
     it("joins the quoted strings of OpenDKIM's mail.txt", () => {
@@ -130,11 +134,15 @@ describe("parseConfig refuses bad input, naming the key and the valid values", (
             set("phase", "migrate"),
             'phase must be one of prepare, provision, freeze, restore, verify, cutover, monitor, decommission (got "migrate")',
         ],
+        ["previousTtl out of range", set("dns.previousTtl", 10), "dns.previousTtl must be between 60 and 604800 seconds (got 10)"],
+        ["cutover not an object", set("cutover", "now"), 'cutover must be an object (got "now")'],
         [
-            "a phase not implemented yet",
-            set("phase", "cutover"),
-            "phase cutover is not implemented in this version of miab-migrate; implemented phases: prepare, provision, freeze, restore, verify",
+            "a reason too short to accept failed checks",
+            set("cutover", { acceptFailedChecks: "ok" }),
+            'cutover.acceptFailedChecks must say why the failed checks are acceptable, in at least 10 characters (got "ok")',
         ],
+        ["decommission too soon", set("decommission", { afterDays: 0 }), "decommission.afterDays must be between 1 and 365 days (got 0)"],
+        ["a bad archive flag", set("decommission", { archive: "yes" }), 'decommission.archive must be true or false (got "yes")'],
         ["an unknown transfer method", set("transfer", "scp"), 'transfer must be one of rsync, backup (got "scp")'],
         [
             "the backup transfer, not implemented yet",

@@ -9,7 +9,7 @@ import { type MigrationConfig, parseConfig } from "../lib/config";
 import { activeSteps, planSteps } from "../lib/plan";
 import { PHASES } from "../lib/phases";
 import { MOCK, mockInventory } from "./harness/mock-values";
-import { type Evaluation, type Resource, byType, evaluate, one, stackConfig, withKey } from "./harness/program";
+import { type Evaluation, type Resource, byType, errorOf, evaluate, one, stackConfig, withKey } from "./harness/program";
 
 const COMMAND = "command:remote:Command";
 const OLD = { host: "198.51.100.20", port: 22, user: "root" };
@@ -99,7 +99,7 @@ describe("the old box's inventory is checked before anything is copied", () => {
             commandStdout: { "migration-old-inventory": inventory({ hostname: "mail.other.example" }) },
         });
         assert.equal(
-            ev.error?.replace(/^error serializing property "outputs": /, ""),
+            errorOf(ev),
             "miab-migrate: the old box is not ready; nothing was copied:\n" +
                 "  - the old box's PRIMARY_HOSTNAME is mail.other.example, not box.miab-staging.example: set hostname to mail.other.example " +
                 "(the new box must have the same name), or check oldServer.ipv4",
@@ -112,7 +112,7 @@ describe("the old box's inventory is checked before anything is copied", () => {
             sizeDiskGb: 2,
         });
         assert.equal(
-            ev.error?.replace(/^error serializing property "outputs": /, ""),
+            errorOf(ev),
             "miab-migrate: the old box is not ready; nothing was copied:\n" +
                 '  - dns.dkim differs from the old box\'s mail/dkim/mail.txt: set dns.dkim to "v=DKIM1; k=rsa; p=OTHER"\n' +
                 "  - the old box holds 2.0 GB; with 20% headroom the new box needs 2.4 GB but newServer.size has 2 GB: choose a larger newServer.size",
@@ -122,7 +122,7 @@ describe("the old box's inventory is checked before anything is copied", () => {
     it("refuses an old box whose data is not in /home/user-data", () => {
         const ev = evaluate(at("provision"), { commandStdout: { "migration-old-inventory": inventory({ storageRoot: "/srv/mail" }) } });
         assert.equal(
-            ev.error?.replace(/^error serializing property "outputs": /, ""),
+            errorOf(ev),
             "miab-migrate: the old box is not ready; nothing was copied:\n" +
                 "  - the old box keeps its data in /srv/mail (STORAGE_ROOT); this version of miab-migrate moves only /home/user-data",
         );
@@ -264,25 +264,29 @@ describe("freeze, restore, verify", () => {
 
 describe("moving between phases", () => {
     const config = (phase: string): MigrationConfig => parseConfig({ ...at(phase), hasSshPrivateKey: true });
-    const implemented = PHASES.filter((p) => !["cutover", "monitor", "decommission"].includes(p));
 
-    it("each phase keeps the steps of the one before and adds its own; every step that changes a box has an undo", () => {
+    it("each phase adds its steps and drops those whose time is over; every step that changes a box has an undo", () => {
         let before: string[] = [];
-        const added: Record<string, string[]> = {};
-        for (const phase of implemented) {
+        const changes: Record<string, { added: string[]; removed: string[] }> = {};
+        for (const phase of PHASES) {
             const now = activeSteps(planSteps(config(phase)), phase).map((s) => s.name);
-            assert.deepEqual(now.slice(0, before.length), before, `${phase} keeps the earlier steps`);
-            added[phase] = now.slice(before.length);
+            changes[phase] = { added: now.filter((n) => !before.includes(n)), removed: before.filter((n) => !now.includes(n)) };
             before = now;
         }
-        assert.deepEqual(added, {
-            prepare: ["old-inventory", "old-backup-files"],
-            provision: ["old-transfer-access", "new-transfer-key", "new-precopy"],
-            freeze: ["old-freeze", "new-final-copy"],
-            restore: ["new-restore", "new-resetup"],
-            verify: ["new-inventory"],
+        assert.deepEqual(changes, {
+            prepare: { added: ["old-inventory", "old-backup-files"], removed: [] },
+            provision: { added: ["old-transfer-access", "new-transfer-key", "new-precopy"], removed: [] },
+            freeze: { added: ["old-freeze", "new-final-copy"], removed: [] },
+            restore: { added: ["new-restore", "new-resetup"], removed: [] },
+            verify: { added: ["new-inventory"], removed: [] },
+            cutover: { added: ["new-soft-bounce", "new-trust-old", "new-takeover", "old-relay"], removed: [] },
+            monitor: { added: ["new-monitor"], removed: ["new-soft-bounce"] },
+            decommission: {
+                added: ["new-stragglers", "old-retire"],
+                removed: ["old-transfer-access", "new-transfer-key", "new-trust-old", "old-relay"],
+            },
         });
-        const undo = Object.fromEntries(planSteps(config("verify")).map((s) => [s.name, s.delete ?? null]));
+        const undo = Object.fromEntries(planSteps(config("decommission")).map((s) => [s.name, s.delete ?? null]));
         assert.deepEqual(undo, {
             "old-inventory": null,
             "old-backup-files": null,
@@ -294,14 +298,141 @@ describe("moving between phases", () => {
             "new-restore": "/root/miab-migrate/restore.sh undo --staging /home/miab-migrate-staging/user-data",
             "new-resetup": null,
             "new-inventory": null,
+            "new-soft-bounce": "/root/miab-migrate/postfix-settings.sh restore soft-bounce",
+            "new-trust-old": "/root/miab-migrate/postfix-settings.sh restore trust-old",
+            "new-takeover":
+                "/root/miab-migrate/transfer.sh push-back --old 198.51.100.20 --port 22 --source-root /home/user-data --storage-root /home/user-data",
+            "old-relay": "/root/miab-migrate/relay.sh off",
+            "new-monitor": null,
+            "new-stragglers": null,
+            "old-retire": "/root/miab-migrate/decommission.sh start",
         });
     });
 
-    it("undoes in reverse: the restore is undone before the old box thaws", () => {
-        const ev = evaluate(at("restore"));
+    it("undoes in reverse: relay off and the copy-back before the restore is undone, the restore before the old box thaws", () => {
+        const ev = evaluate(at("cutover", { "dns.target": "new" }));
+        assert.equal(ev.error, undefined);
         // Pulumi deletes a resource only after everything that depends on it.
         const deps = (n: string) => ev.options[`migration-${n}`].dependsOn;
+        assert.ok(deps("old-relay").includes("migration-new-takeover"));
+        assert.ok(deps("new-takeover").includes("migration-new-transfer-key"));
+        assert.ok(deps("new-soft-bounce").includes("migration-new-inventory"));
+        assert.ok(deps("new-inventory").includes("migration-new-resetup"));
+        assert.ok(deps("new-resetup").includes("migration-new-restore"));
         assert.ok(deps("new-restore").includes("migration-new-final-copy"));
         assert.ok(deps("new-final-copy").includes("migration-old-freeze"));
+    });
+});
+
+describe("cutover", () => {
+    const hourAgo = new Date(Date.now() - 3600_000);
+    const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, "Z");
+    const cut = (extra: Record<string, unknown> = {}) => at("cutover", { "dns.target": "new", ...extra });
+
+    it("points DNS at the new box, soft-bounces there, trusts the old box, and turns the old box into a relay", () => {
+        const ev = evaluate(cut());
+        assert.equal(ev.error, undefined);
+        const s = stepsOf(ev);
+        assert.equal(one(ev, "dns-A-box.miab-staging.example").inputs.content, MOCK.dropletIpv4);
+        assert.equal(one(ev, "dns-AAAA-box.miab-staging.example").inputs.content, MOCK.dropletIpv6);
+        assert.equal(s["new-soft-bounce"].inputs.create, "/root/miab-migrate/postfix-settings.sh apply soft-bounce soft_bounce=yes");
+        assert.equal(
+            s["new-trust-old"].inputs.create,
+            "/root/miab-migrate/postfix-settings.sh apply trust-old mynetworks+=198.51.100.20/32",
+        );
+        assert.equal(s["new-takeover"].inputs.create, "date -u +%Y-%m-%dT%H:%M:%SZ");
+        assert.deepEqual(host(s["old-relay"]), OLD);
+        assert.equal(s["old-relay"].inputs.create, `/root/miab-migrate/relay.sh on --to ${MOCK.dropletIpv4}`);
+        assert.equal(ev.outputs.cutoverCheck, "passed: TTL wait over, verification ok");
+        assert.equal(ev.outputs.cutoverAt, "2026-01-01T00:00:00Z");
+    });
+
+    it("does not re-read the inventories after verify: what the cutover checks is what verify saw", () => {
+        const ev = evaluate(cut());
+        assert.deepEqual(stepsOf(ev)["old-inventory"].inputs.triggers, ["verify"]);
+        assert.deepEqual(stepsOf(ev)["new-inventory"].inputs.triggers, ["verify"]);
+    });
+
+    it("is refused until the old TTL has passed since dns.ttl was lowered, saying when it becomes safe", () => {
+        const ev = evaluate(cut(), { commandStdout: { "migration-ttl-changed": `${iso(hourAgo)}\n` } });
+        const safe = new Date(hourAgo.getTime() + 86400_000);
+        assert.equal(
+            errorOf(ev),
+            "miab-migrate: the cutover is refused; nothing was changed:\n" +
+                `  - dns.ttl was changed at ${iso(hourAgo)}; resolvers may hold the old records (dns.previousTtl 86400 s) until ${iso(safe)}: run the cutover after that`,
+        );
+        const shorter = evaluate(cut({ "dns.previousTtl": 1800 }), { commandStdout: { "migration-ttl-changed": `${iso(hourAgo)}\n` } });
+        assert.equal(shorter.error, undefined, "an old TTL of 30 minutes has passed after an hour");
+    });
+
+    it("is refused while verify has failed checks, unless a reason is given", () => {
+        const inv = mockInventory("box.miab-staging.example", DKIM);
+        const newInv = JSON.stringify({ ...inv, aliases: [] });
+        const refused = evaluate(cut(), { commandStdout: { "migration-new-inventory": newInv } });
+        assert.equal(
+            errorOf(refused),
+            "miab-migrate: the cutover is refused; nothing was changed:\n" +
+                "  - verify found 1 failed check(s): aliases: missing on new: postmaster@box.miab-staging.example -> admin@box.miab-staging.example. " +
+                "Fix them and run verify again, or set cutover.acceptFailedChecks to the reason they are acceptable",
+        );
+        const accepted = evaluate(cut({ "cutover.acceptFailedChecks": "the alias is recreated by hand after the cutover" }), {
+            commandStdout: { "migration-new-inventory": newInv },
+        });
+        assert.equal(accepted.error, undefined);
+        assert.equal(
+            accepted.outputs.cutoverCheck,
+            "passed: TTL wait over; 1 failed check(s) accepted: the alias is recreated by hand after the cutover",
+        );
+    });
+
+    it("records when dns.ttl changes, re-recorded on every change", () => {
+        const ev = evaluate(cut());
+        const ttl = one(ev, "migration-ttl-changed");
+        assert.equal(ttl.type, "command:local:Command");
+        assert.deepEqual(ttl.inputs, { create: "date -u +%Y-%m-%dT%H:%M:%SZ", triggers: [300] });
+    });
+});
+
+describe("monitor and decommission", () => {
+    it("monitor turns soft_bounce off (the step's undo), runs the monitor script on the new box and exports its report", () => {
+        const report = { certificate: { issuer: "CN = R11", notAfter: "Feb 21 00:00:00 2027 GMT" }, backup: { verified: true }, queue: 0 };
+        const ev = evaluate(at("monitor", { "dns.target": "new" }), { commandStdout: { "migration-new-monitor": JSON.stringify(report) } });
+        assert.equal(ev.error, undefined);
+        const s = stepsOf(ev);
+        assert.equal(s["new-soft-bounce"], undefined);
+        assert.equal(s["new-monitor"].inputs.create, `/root/miab-migrate/monitor.sh --ipv4 ${MOCK.dropletIpv4}`);
+        assert.deepEqual(ev.outputs.monitorReport, report);
+        assert.equal(ev.outputs.cutoverCheck, "not checked in phase monitor");
+    });
+
+    it("decommission moves the stragglers, then retires the old box's services, archiving with decommission.archive", () => {
+        const ev = evaluate(at("decommission", { "dns.target": "new", "decommission.archive": true }));
+        assert.equal(ev.error, undefined);
+        const s = stepsOf(ev);
+        assert.equal(
+            s["new-stragglers"].inputs.create,
+            "/root/miab-migrate/transfer.sh stragglers --old 198.51.100.20 --port 22 --source-root /home/user-data --storage-root /home/user-data",
+        );
+        assert.equal(s["old-retire"].inputs.create, "/root/miab-migrate/decommission.sh stop --archive /root/miab-migrate-archive.tar.gz");
+        assert.equal(s["old-retire"].inputs.delete, "/root/miab-migrate/decommission.sh start");
+        assert.ok(ev.options["migration-old-retire"].dependsOn.includes("migration-new-stragglers"));
+        assert.equal(s["old-relay"], undefined, "the relay is removed (relay.sh off) at the end of the update");
+        assert.equal(s["old-transfer-access"], undefined, "the transfer key is revoked");
+    });
+
+    it("decommission is refused before decommission.afterDays have passed since the cutover", () => {
+        const twoDaysAgo = new Date(Date.now() - 2 * 86400_000);
+        const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, "Z");
+        const ev = evaluate(at("decommission", { "dns.target": "new" }), {
+            commandStdout: { "migration-new-takeover": `${iso(twoDaysAgo)}\n` },
+        });
+        const allowed = new Date(twoDaysAgo.getTime() + 7 * 86400_000);
+        assert.match(
+            errorOf(ev) ?? "",
+            new RegExp(
+                `^miab-migrate: the decommission is refused; nothing was changed:\n  - the cutover was at ${iso(twoDaysAgo)}; decommission.afterDays is 7, ` +
+                    `so the old box is retired from ${iso(allowed)} on: mail from resolvers that ignore the TTL may still reach it until then$`,
+            ),
+        );
     });
 });

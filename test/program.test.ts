@@ -202,12 +202,18 @@ describe("prepare creates nothing new", () => {
         const types = [...new Set(ev.resources.map((r) => r.type))].sort();
         assert.deepEqual(types, [
             "cloudflare:index/dnsRecord:DnsRecord",
+            "command:local:Command",
             "command:remote:Command",
             "miab-migrate:index:MailDns",
             "miab-migrate:index:MigrationSteps",
             "miab-migrate:index:RemoteScripts",
             "pulumi:pulumi:Stack",
         ]);
+        assert.deepEqual(
+            byType(ev, "command:local:Command").map((c) => c.name),
+            ["migration-ttl-changed"],
+            "the only local command records the time",
+        );
         for (const c of byType(ev, COMMAND)) {
             assert.equal((c.inputs.connection as { host: string }).host, "198.51.100.20", `${c.name} runs on the old box`);
         }
@@ -270,13 +276,14 @@ function differences(a: Evaluation, b: Evaluation): Record<string, string[]> {
 }
 
 describe("TTL and target changes are in-place updates", () => {
-    it("changing dns.ttl changes only the ttl of the same records", () => {
+    it("changing dns.ttl changes only the ttl of the same records, and re-records when it changed", () => {
         const high = evaluate(withKey(staging(), "dns.ttl", 86400));
         const low = evaluate(staging());
-        const diff = differences(high, low);
+        const { "migration-ttl-changed": recorded, ...diff } = differences(high, low);
         const records = byType(low, RECORD).map((r) => r.name);
         assert.deepEqual(Object.keys(diff).sort(), [...records].sort());
         for (const keys of Object.values(diff)) assert.deepEqual(keys, ["ttl"]);
+        assert.deepEqual(recorded, ["triggers"]);
     });
 
     it("changing the target changes only the content of address records", () => {

@@ -32,7 +32,12 @@ describe("runbook", () => {
             /runs: \/root\/miab-migrate\/restore\.sh apply --staging \/home\/miab-migrate-staging\/user-data {2}\(stdin: the old box's backup key and settings \(secret\)\)\n/,
         );
         assert.match(text, /guard: new box disk holds the old box's data \+ 20%: checked against newServer.size s-2vcpu-4gb\n/);
-        assert.match(text, /6\. cutover: .*\n {3}not implemented in this version of miab-migrate\n/);
+        assert.match(
+            text,
+            /6\. cutover: .*\n {3}run: pulumi config set -s prod phase cutover && pulumi config set -s prod --path dns\.target new && pulumi preview -s prod && pulumi up -s prod\n/,
+        );
+        assert.match(text, /guard: at least decommission\.afterDays \(7\) days after the cutover/);
+        assert.match(text, /undo: \/root\/miab-migrate\/transfer\.sh push-back --old 203\.0\.113\.10 /);
         assert.match(text, /1\. prepare: .* <- current\n/);
         assert.doesNotMatch(text, /BEGIN OPENSSH/);
     });

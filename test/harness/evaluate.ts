@@ -24,6 +24,9 @@ interface Input {
     sizeDiskGb: number;
 }
 
+/** The default time recorded by timestamp commands: long enough ago for every wait. */
+const LONG_AGO = "2026-01-01T00:00:00Z";
+
 /** Pulumi's marker for a secret value on the wire. */
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
 const SECRET_VALUE = "1b47061264138c4ac30d75fd1eb44270";
@@ -77,13 +80,17 @@ async function main(): Promise<void> {
                     Object.assign(state, { privateKeyOpenssh: MOCK.hostKeyPrivate, publicKeyOpenssh: `${MOCK.hostKeyPublic}\n` });
                 }
                 if (args.type === "random:index/randomPassword:RandomPassword") state.result = MOCK.password;
-                if (args.type === "command:remote:Command") {
+                if (args.type === "command:local:Command" || args.name.endsWith("-takeover")) {
+                    if (!input.preview) Object.assign(state, { stdout: input.commandStdout[args.name] ?? `${LONG_AGO}\n`, stderr: "" });
+                } else if (args.type === "command:remote:Command") {
                     const dns = JSON.parse(config[`${project}:dns`] ?? "{}") as { dkim?: string };
                     const stdout =
                         input.commandStdout[args.name] ??
-                        (args.name.endsWith("-inventory")
-                            ? JSON.stringify(mockInventory(input.config.hostname as string, normalizeDkim(dns.dkim ?? "")))
-                            : "line1\nMail-in-a-Box v75 is installed");
+                        (args.name.endsWith("-monitor")
+                            ? JSON.stringify({ certificate: { issuer: "CN = mock" }, backup: { verified: true }, queue: 0 })
+                            : args.name.endsWith("-inventory")
+                              ? JSON.stringify(mockInventory(input.config.hostname as string, normalizeDkim(dns.dkim ?? "")))
+                              : "line1\nMail-in-a-Box v75 is installed");
                     // A command that runs in this update has no output during its preview.
                     if (!input.preview) Object.assign(state, { stdout, stderr: "" });
                 }
@@ -141,16 +148,31 @@ async function main(): Promise<void> {
         });
         const outputs: Record<string, unknown> = {};
         const secretOutputs: string[] = [];
-        for (const [k, v] of Object.entries(program)) {
-            if (pulumi.Output.isInstance(v)) {
-                // Output.promise() rejects when an apply callback threw, as the engine would report it.
-                outputs[k] = await (v as unknown as { promise(): Promise<unknown> }).promise();
-                if (await pulumi.isSecret(v as pulumi.Output<unknown>)) secretOutputs.push(k);
-            } else {
-                outputs[k] = v;
+        const collect = async () => {
+            for (const [k, v] of Object.entries(program)) {
+                if (pulumi.Output.isInstance(v)) {
+                    // Output.promise() rejects when an apply callback threw, as the engine would report it.
+                    outputs[k] = await (v as unknown as { promise(): Promise<unknown> }).promise();
+                    if (await pulumi.isSecret(v as pulumi.Output<unknown>)) secretOutputs.push(k);
+                } else {
+                    outputs[k] = v;
+                }
             }
+            await pulumi.runtime.disconnect();
+        };
+        // An output that waits on a failed apply may never settle under mocks (the engine
+        // would have stopped the update): the first error the program raised ends the wait.
+        let timer: NodeJS.Timeout | undefined;
+        const failed = new Promise<never>((_, reject) => {
+            timer = setInterval(() => {
+                if (unhandled.length > 0) reject(new Error(unhandled[0]));
+            }, 20);
+        });
+        try {
+            await Promise.race([collect(), failed]);
+        } finally {
+            clearInterval(timer);
         }
-        await pulumi.runtime.disconnect();
         Object.assign(result, { outputs, secretOutputs });
     } catch (e) {
         result.error = e instanceof Error ? e.message : String(e);

@@ -92,6 +92,11 @@ export function withKey(obj: Record<string, unknown>, key: string, value: unknow
     return copy;
 }
 
+/** The program's error without the SDK's "error serializing property ..." prefixes. */
+export function errorOf(ev: Evaluation): string | undefined {
+    return ev.error?.replace(/^(error serializing property "[^"]+": )+/, "");
+}
+
 export function byType(ev: Evaluation, type: string): Resource[] {
     return ev.resources.filter((r) => r.type === type);
 }
