@@ -2,7 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { cutoverProblems, decommissionProblems, parseTimestamp } from "../lib/guards";
-import { type Inventory, type Verification, compareInventories, inventoryProblems, parseInventory } from "../lib/inventory";
+import { type Inventory, type Verification, compareInventories, inventoryProblems, parseHealth, parseInventory } from "../lib/inventory";
 import { type PlannedStep, type StepContext, type StepInput, readTrigger } from "../lib/plan";
 import { type Phase, atLeast } from "../lib/phases";
 import { NEW_BOX_SCRIPTS, OLD_BOX_SCRIPTS } from "../lib/steps";
@@ -105,6 +105,12 @@ export class MigrationSteps extends pulumi.ComponentResource {
             throw new Error(`miab-migrate: ${what}; nothing was changed:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
         };
         let cutover: pulumi.Output<string> | undefined;
+        const verificationOf = (): pulumi.Output<Verification> =>
+            pulumi
+                .all([built["old-inventory"].stdout, built["new-inventory"].stdout, built["new-health"].stdout])
+                .apply(([oldOut, newOut, healthOut]) =>
+                    compareInventories(parseInventory(oldOut, "old box"), parseInventory(newOut, "new box"), parseHealth(healthOut)),
+                );
         // Checked only in the cutover phase itself: raising the TTL again later is expected.
         const cutoverGate = (): pulumi.Output<string> => {
             if (cutover) return cutover;
@@ -191,12 +197,7 @@ export class MigrationSteps extends pulumi.ComponentResource {
         if (built["new-takeover"]) this.cutoverAt = built["new-takeover"].stdout.apply((t) => t.trim());
         if (built["new-monitor"]) this.monitorReport = built["new-monitor"].stdout.apply((out) => JSON.parse(out) as unknown);
         this.oldInventory = guard;
-        const newInventory = built["new-inventory"];
-        if (newInventory) {
-            this.verification = pulumi
-                .all([guard, newInventory.stdout])
-                .apply(([old, out]) => compareInventories(old, parseInventory(out, "new box")));
-        }
+        if (built["new-inventory"]) this.verification = verificationOf();
         this.registerOutputs({
             oldInventory: this.oldInventory,
             verification: this.verification,

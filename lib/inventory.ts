@@ -91,6 +91,40 @@ export interface Verification {
     readonly ok: boolean;
     readonly failed: number;
     readonly checks: readonly Check[];
+    /** Mail-in-a-Box's own status checks on the new box that are not "ok", listed for reading (they do not gate). */
+    readonly statusChecks?: readonly string[];
+}
+
+/** What scripts/health.sh reports about the new box. */
+export interface Health {
+    readonly services: Readonly<Record<string, string>>;
+    readonly tls: Readonly<Record<string, { readonly ok: boolean; readonly detail: string }>>;
+    readonly statusChecks: readonly { readonly type: string; readonly text: string }[] | null;
+    readonly statusError: string | null;
+}
+
+export function parseHealth(json: string): Health {
+    try {
+        const h = JSON.parse(json) as Health;
+        if (h?.services !== undefined && h.tls !== undefined) return h;
+    } catch {
+        // reported below
+    }
+    throw new Error(`miab-migrate: the health report of the new box is not what health.sh prints: ${JSON.stringify(json.slice(0, 200))}`);
+}
+
+/** The new box serves: its services run and IMAPS and submission answer with TLS. */
+export function healthChecks(h: Health): Check[] {
+    return [
+        ...Object.entries(h.services).map(([name, state]) => ({ name: `service ${name}`, ok: state === "active", detail: state })),
+        ...Object.entries(h.tls).map(([name, t]) => ({ name: `tls ${name}`, ok: t.ok, detail: t.detail })),
+    ];
+}
+
+/** Mail-in-a-Box's status checks that need reading: errors and warnings, or why they could not be read. */
+export function statusLines(h: Health): string[] {
+    if (h.statusChecks === null) return [`not available: ${h.statusError ?? "unknown error"}`];
+    return h.statusChecks.filter((c) => c.type === "error" || c.type === "warning").map((c) => `${c.type}: ${c.text}`);
 }
 
 function sameList(name: string, old: readonly string[], now: readonly string[]): Check {
@@ -106,9 +140,10 @@ function sameList(name: string, old: readonly string[], now: readonly string[]):
 
 /**
  * Old and new compared after the restore: users, aliases, domains, the DKIM key, and for
- * every folder of every mailbox the message count and the set of messages (digest).
+ * every folder of every mailbox the message count and the set of messages (digest); with
+ * the new box's health, its services and TLS too.
  */
-export function compareInventories(old: Inventory, now: Inventory): Verification {
+export function compareInventories(old: Inventory, now: Inventory, health?: Health): Verification {
     const checks: Check[] = [
         sameList(
             "users",
@@ -139,6 +174,7 @@ export function compareInventories(old: Inventory, now: Inventory): Verification
             checks.push({ name: `mailbox ${box.user} ${f.name}`, ok, detail });
         }
     }
+    if (health) checks.push(...healthChecks(health));
     const failed = checks.filter((c) => !c.ok).length;
-    return { ok: failed === 0, failed, checks };
+    return health ? { ok: failed === 0, failed, checks, statusChecks: statusLines(health) } : { ok: failed === 0, failed, checks };
 }

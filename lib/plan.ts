@@ -164,6 +164,15 @@ export function planSteps(config: MigrationConfig): PlannedStep[] {
             everyPhase: true,
         },
         {
+            name: "new-health",
+            box: "new",
+            from: "verify",
+            what: "read-only health of the new box: postfix, dovecot, nginx running; TLS on IMAPS and submission; Mail-in-a-Box's status checks",
+            create: () => steps.health(),
+            after: ["new-resetup"],
+            everyPhase: true,
+        },
+        {
             name: "new-soft-bounce",
             box: "new",
             from: "cutover",
@@ -171,7 +180,7 @@ export function planSteps(config: MigrationConfig): PlannedStep[] {
             what: "Postfix soft_bounce=yes on the new box while the cutover is watched: nothing is bounced, all is kept queued",
             create: () => steps.softBounce(),
             delete: steps.noSoftBounce(),
-            after: ["new-inventory"],
+            after: ["new-inventory", "new-health"],
         },
         {
             name: "new-trust-old",

@@ -18,7 +18,7 @@ export const OLD_BOX_SCRIPTS = [
     "decommission.sh",
 ] as const;
 /** install-miab.sh is uploaded by the MiabInstall component, before these. */
-export const NEW_BOX_SCRIPTS = ["inventory.sh", "transfer.sh", "restore.sh", "postfix-settings.sh", "monitor.sh"] as const;
+export const NEW_BOX_SCRIPTS = ["inventory.sh", "health.sh", "transfer.sh", "restore.sh", "postfix-settings.sh", "monitor.sh"] as const;
 
 /** Where the new box keeps the copy of the old box until `restore` moves it into place. */
 export const STAGING_DIR = "/home/miab-migrate-staging";
@@ -72,6 +72,7 @@ export const steps = {
             String(a.timeoutSeconds),
         ),
     inventory: () => script("inventory.sh"),
+    health: () => script("health.sh"),
     backupFiles: () => script("backup-files.sh"),
     freeze: (sshPort: number) => script("freeze.sh", "close", "--ssh-port", String(sshPort)),
     thaw: () => script("freeze.sh", "open"),

@@ -8,7 +8,7 @@ import { describe, it } from "node:test";
 import { type MigrationConfig, parseConfig } from "../lib/config";
 import { activeSteps, planSteps } from "../lib/plan";
 import { PHASES } from "../lib/phases";
-import { MOCK, mockInventory } from "./harness/mock-values";
+import { MOCK, MOCK_HEALTH, mockInventory } from "./harness/mock-values";
 import { type Evaluation, type Resource, byType, errorOf, evaluate, one, stackConfig, withKey } from "./harness/program";
 
 const COMMAND = "command:remote:Command";
@@ -228,8 +228,41 @@ describe("freeze, restore, verify", () => {
                 { name: "dkim", ok: true, detail: "same key" },
                 { name: "mailbox admin@box.miab-staging.example INBOX", ok: true, detail: "3 messages on both" },
                 { name: "mailbox admin@box.miab-staging.example Sent", ok: true, detail: "1 messages on both" },
+                { name: "service postfix", ok: true, detail: "active" },
+                { name: "service dovecot", ok: true, detail: "active" },
+                { name: "service nginx", ok: true, detail: "active" },
+                { name: "tls imaps", ok: true, detail: "TLSv1.3" },
+                { name: "tls submission", ok: true, detail: "TLSv1.3" },
             ],
+            statusChecks: ["error: This domain's DNS MX record is not set. It should be box.miab-staging.example."],
         });
+        assert.equal(stepsOf(ev)["new-health"].inputs.create, "/root/miab-migrate/health.sh");
+    });
+
+    it("verify fails when the new box does not serve: a stopped service, no TLS on submission", () => {
+        const health = {
+            ...MOCK_HEALTH,
+            services: { ...MOCK_HEALTH.services, nginx: "inactive" },
+            tls: { ...MOCK_HEALTH.tls, submission: { ok: false, detail: "connect:errno=111" } },
+            statusChecks: null,
+            statusError: "curl: (7) Failed to connect to 127.0.0.1 port 10222",
+        };
+        const ev = evaluate(at("verify"), { commandStdout: { "migration-new-health": JSON.stringify(health) } });
+        const v = ev.outputs.verification as {
+            ok: boolean;
+            failed: number;
+            checks: { name: string; ok: boolean }[];
+            statusChecks: string[];
+        };
+        assert.equal(v.ok, false);
+        assert.deepEqual(
+            v.checks.filter((c) => !c.ok),
+            [
+                { name: "service nginx", ok: false, detail: "inactive" },
+                { name: "tls submission", ok: false, detail: "connect:errno=111" },
+            ],
+        );
+        assert.deepEqual(v.statusChecks, ["not available: curl: (7) Failed to connect to 127.0.0.1 port 10222"]);
     });
 
     it("verify names what differs", () => {
@@ -278,7 +311,7 @@ describe("moving between phases", () => {
             provision: { added: ["old-transfer-access", "new-transfer-key", "new-precopy"], removed: [] },
             freeze: { added: ["old-freeze", "new-final-copy"], removed: [] },
             restore: { added: ["new-restore", "new-resetup"], removed: [] },
-            verify: { added: ["new-inventory"], removed: [] },
+            verify: { added: ["new-inventory", "new-health"], removed: [] },
             cutover: { added: ["new-soft-bounce", "new-trust-old", "new-takeover", "old-relay"], removed: [] },
             monitor: { added: ["new-monitor"], removed: ["new-soft-bounce"] },
             decommission: {
@@ -298,6 +331,7 @@ describe("moving between phases", () => {
             "new-restore": "/root/miab-migrate/restore.sh undo --staging /home/miab-migrate-staging/user-data",
             "new-resetup": null,
             "new-inventory": null,
+            "new-health": null,
             "new-soft-bounce": "/root/miab-migrate/postfix-settings.sh restore soft-bounce",
             "new-trust-old": "/root/miab-migrate/postfix-settings.sh restore trust-old",
             "new-takeover":

@@ -250,6 +250,19 @@ describe("remote steps on test hosts", { concurrency: false }, () => {
         newBox.step(steps.restore(), backupFiles);
     });
 
+    it("health reports the new box's services, TLS and Mail-in-a-Box's status checks, and changes nothing", () => {
+        const before = tree(newBox, SR);
+        const report = JSON.parse(newBox.step(steps.health()).stdout);
+        assert.equal(tree(newBox, SR), before);
+        // The test hosts run no nginx, no TLS and no management daemon: each is reported as such.
+        assert.deepEqual(report.services, { postfix: "active", dovecot: "active", nginx: "inactive" });
+        assert.equal(report.tls.imaps.ok, false);
+        assert.match(report.tls.imaps.detail, /Connection refused|errno=111/);
+        assert.equal(report.tls.submission.ok, false);
+        assert.equal(report.statusChecks, null);
+        assert.equal(report.statusError, "/var/lib/mailinabox/api.key not found: Mail-in-a-Box's management daemon is not set up");
+    });
+
     it("restore refuses input that is not the old box's backup files, before touching anything", () => {
         newBox.step(steps.unrestore());
         const before = tree(newBox, SR);

@@ -8,7 +8,7 @@
 import { readFileSync } from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 import { normalizeDkim } from "../../lib/config";
-import { MOCK, mockInventory } from "./mock-values";
+import { MOCK, MOCK_HEALTH, mockInventory } from "./mock-values";
 
 interface Input {
     stack: string;
@@ -86,11 +86,13 @@ async function main(): Promise<void> {
                     const dns = JSON.parse(config[`${project}:dns`] ?? "{}") as { dkim?: string };
                     const stdout =
                         input.commandStdout[args.name] ??
-                        (args.name.endsWith("-monitor")
-                            ? JSON.stringify({ certificate: { issuer: "CN = mock" }, backup: { verified: true }, queue: 0 })
-                            : args.name.endsWith("-inventory")
-                              ? JSON.stringify(mockInventory(input.config.hostname as string, normalizeDkim(dns.dkim ?? "")))
-                              : "line1\nMail-in-a-Box v75 is installed");
+                        (args.name.endsWith("-health")
+                            ? JSON.stringify(MOCK_HEALTH)
+                            : args.name.endsWith("-monitor")
+                              ? JSON.stringify({ certificate: { issuer: "CN = mock" }, backup: { verified: true }, queue: 0 })
+                              : args.name.endsWith("-inventory")
+                                ? JSON.stringify(mockInventory(input.config.hostname as string, normalizeDkim(dns.dkim ?? "")))
+                                : "line1\nMail-in-a-Box v75 is installed");
                     // A command that runs in this update has no output during its preview.
                     if (!input.preview) Object.assign(state, { stdout, stderr: "" });
                 }

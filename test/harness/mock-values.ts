@@ -34,3 +34,15 @@ export function mockInventory(hostname: string, dkim: string) {
         backup: { target: "local", latest: "2026-11-20T03:00:00Z" },
     };
 }
+
+/** What health.sh would print for a new box that serves, before the cutover. */
+export const MOCK_HEALTH = {
+    services: { postfix: "active", dovecot: "active", nginx: "active" },
+    tls: { imaps: { ok: true, detail: "TLSv1.3" }, submission: { ok: true, detail: "TLSv1.3" } },
+    statusChecks: [
+        { type: "heading", text: "System" },
+        { type: "ok", text: "All system services are running." },
+        { type: "error", text: "This domain's DNS MX record is not set. It should be box.miab-staging.example." },
+    ],
+    statusError: null,
+};
