@@ -56,6 +56,7 @@ const migration = new MigrationSteps("migration", {
     expect: {
         hostname,
         dkim: dns.dkim,
+        transfer: config.transfer,
         newDiskGb: digitalocean
             .getSizesOutput({ filters: [{ key: "slug", values: [newServer.size] }] })
             .apply((r) => r.sizes[0]?.disk ?? 0),

@@ -30,7 +30,12 @@ export interface MigrationStepsArgs {
     /** The new box's Mail-in-a-Box install step and its admin password (secret). */
     readonly install?: { readonly step: command.remote.Command; readonly adminPassword: pulumi.Input<string> };
     /** What the old box's inventory must show before anything is copied. */
-    readonly expect: { readonly hostname: string; readonly dkim: string; readonly newDiskGb: pulumi.Input<number> };
+    readonly expect: {
+        readonly hostname: string;
+        readonly dkim: string;
+        readonly newDiskGb: pulumi.Input<number>;
+        readonly transfer: "rsync" | "backup";
+    };
     /** dns.ttl: when it changes, the time is recorded for the cutover's wait. */
     readonly ttl: number;
     /** dns.previousTtl, cutover.acceptFailedChecks, decommission.afterDays. */
@@ -182,7 +187,7 @@ export class MigrationSteps extends pulumi.ComponentResource {
             if (step.name === "old-inventory") {
                 guard = pulumi.all([built[step.name].stdout, args.expect.newDiskGb]).apply(([out, newDiskGb]) => {
                     const inv = parseInventory(out, "old box");
-                    const problems = inventoryProblems(inv, { hostname: args.expect.hostname, dkim: args.expect.dkim, newDiskGb });
+                    const problems = inventoryProblems(inv, { ...args.expect, newDiskGb });
                     if (problems.length > 0) {
                         throw new Error(
                             `miab-migrate: the old box is not ready; nothing was copied:\n${problems.map((p) => `  - ${p}`).join("\n")}`,

@@ -237,17 +237,10 @@ export function parseConfig(raw: RawConfig): MigrationConfig {
 
     // transfer
     let transfer: TransferMethod = "rsync";
-    if (raw.transfer !== undefined && raw.transfer !== "rsync") {
-        if (raw.transfer === "backup") {
-            bad(
-                "transfer backup (Mail-in-a-Box's own backup and a duplicity restore) is not implemented in this version; " +
-                    "use transfer rsync (the default)",
-            );
-        } else {
-            bad(`transfer must be one of ${TRANSFER_METHODS.join(", ")} (got ${show(raw.transfer)})`);
-        }
-    } else if (raw.transfer === "rsync") {
-        transfer = raw.transfer;
+    if (raw.transfer !== undefined && !(TRANSFER_METHODS as readonly unknown[]).includes(raw.transfer)) {
+        bad(`transfer must be one of ${TRANSFER_METHODS.join(", ")} (got ${show(raw.transfer)})`);
+    } else if (raw.transfer !== undefined) {
+        transfer = raw.transfer as TransferMethod;
     }
     const precopy = bool(raw.precopy, "precopy", true);
 

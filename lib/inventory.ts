@@ -50,8 +50,21 @@ export const DISK_HEADROOM = 0.2;
  * box the stack describes, its DKIM key is the one published, and its data fits on the
  * new box. Returns one message per problem.
  */
-export function inventoryProblems(inv: Inventory, expect: { hostname: string; dkim: string; newDiskGb?: number }): string[] {
+export function inventoryProblems(
+    inv: Inventory,
+    expect: { hostname: string; dkim: string; newDiskGb?: number; transfer?: "rsync" | "backup" },
+): string[] {
     const problems: string[] = [];
+    if (
+        expect.transfer === "backup" &&
+        inv.backup.target !== "local" &&
+        inv.backup.target !== `file://${inv.storageRoot}/backup/encrypted`
+    ) {
+        problems.push(
+            `transfer backup needs the old box's backups on the box itself (target local); its target is ${inv.backup.target}: ` +
+                "use transfer rsync, or set the backup target to local in its control panel",
+        );
+    }
     if (inv.hostname !== expect.hostname) {
         problems.push(
             `the old box's PRIMARY_HOSTNAME is ${inv.hostname}, not ${expect.hostname}: set hostname to ${inv.hostname} ` +

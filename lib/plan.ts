@@ -62,6 +62,8 @@ export function planSteps(config: MigrationConfig): PlannedStep[] {
     const old = config.oldServer;
     const sourceRoot = DEFAULT_STORAGE_ROOT;
     const install = config.newServer.installTimeoutMinutes + 10;
+    const byBackup = config.transfer === "backup";
+    const copy = byBackup ? () => steps.pullBackups(old, sourceRoot) : () => steps.pull(old, sourceRoot);
     const plan: PlannedStep[] = [
         {
             name: "old-inventory",
@@ -109,8 +111,10 @@ export function planSteps(config: MigrationConfig): PlannedStep[] {
             name: "new-precopy",
             box: "new",
             from: "provision",
-            what: "hot pre-copy of the old box's data while it still serves (the final copy then moves only the changes)",
-            create: () => steps.pull(old, sourceRoot),
+            what: byBackup
+                ? "hot pre-copy of the old box's encrypted backups while it still serves (the final copy then moves only the new one)"
+                : "hot pre-copy of the old box's data while it still serves (the final copy then moves only the changes)",
+            create: copy,
             after: ["old-transfer-access", "new-transfer-key"],
             timeoutMinutes: 600,
         });
@@ -125,21 +129,38 @@ export function planSteps(config: MigrationConfig): PlannedStep[] {
             delete: steps.thaw(),
             after: config.precopy ? ["new-precopy"] : [],
         },
+        ...(byBackup
+            ? [
+                  {
+                      name: "old-final-backup",
+                      box: "old" as const,
+                      from: "freeze" as const,
+                      what: "Mail-in-a-Box's own backup of the frozen old box (management/backup.py), as its move procedure says",
+                      create: () => steps.finalBackup(),
+                      after: ["old-freeze"],
+                      timeoutMinutes: 600,
+                  },
+              ]
+            : []),
         {
             name: "new-final-copy",
             box: "new",
             from: "freeze",
-            what: "final copy from the frozen old box (rsync: only what changed since the pre-copy)",
-            create: () => steps.pull(old, sourceRoot),
-            after: ["old-freeze", "old-transfer-access", "new-transfer-key"],
+            what: byBackup
+                ? "copy the final encrypted backups from the frozen old box"
+                : "final copy from the frozen old box (rsync: only what changed since the pre-copy)",
+            create: copy,
+            after: [byBackup ? "old-final-backup" : "old-freeze", "old-transfer-access", "new-transfer-key"],
             timeoutMinutes: 600,
         },
         {
             name: "new-restore",
             box: "new",
             from: "restore",
-            what: "move the copy into place on the new box with the old backup key; undo: the fresh install back in place",
-            create: () => steps.restore(),
+            what: byBackup
+                ? "restore the old box's backups with duplicity, move them into place with the old backup key; undo: the fresh install back in place"
+                : "move the copy into place on the new box with the old backup key; undo: the fresh install back in place",
+            create: byBackup ? () => steps.restoreFromBackup() : () => steps.restore(),
             delete: steps.unrestore(),
             stdin: "backupFiles",
             after: ["new-final-copy", "new-install"],

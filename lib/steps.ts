@@ -16,6 +16,7 @@ export const OLD_BOX_SCRIPTS = [
     "postfix-settings.sh",
     "relay.sh",
     "decommission.sh",
+    "final-backup.sh",
 ] as const;
 /** install-miab.sh is uploaded by the MiabInstall component, before these. */
 export const NEW_BOX_SCRIPTS = ["inventory.sh", "health.sh", "transfer.sh", "restore.sh", "postfix-settings.sh", "monitor.sh"] as const;
@@ -96,6 +97,11 @@ export const steps = {
     monitor: (newIpv4: string) => script("monitor.sh", "--ipv4", newIpv4),
     retire: (archive?: string) => script("decommission.sh", "stop", ...(archive ? ["--archive", archive] : [])),
     unretire: () => script("decommission.sh", "start"),
+    finalBackup: () => script("final-backup.sh"),
+    pullBackups: (old: OldBoxAddress, sourceRoot: string) =>
+        script("transfer.sh", "pull-backups", ...oldArgs(old), "--source-root", sourceRoot, "--dest", `${STAGING_DIR}/encrypted`),
+    restoreFromBackup: () =>
+        script("restore.sh", "apply", "--staging", `${STAGING_DIR}/user-data`, "--from-backup", `${STAGING_DIR}/encrypted`),
     restore: () => script("restore.sh", "apply", "--staging", `${STAGING_DIR}/user-data`),
     unrestore: () => script("restore.sh", "undo", "--staging", `${STAGING_DIR}/user-data`),
 };

@@ -123,7 +123,7 @@ dkim_value() {
 # The backup target without credentials, and when the newest local backup was made.
 backup_json() {
   local root=$1 target latest=""
-  target=$(sed -n 's/^target:[[:space:]]*//p' "$root/backup/custom.yaml" 2>/dev/null | head -n 1 | sed 's#//[^/@]*@#//#')
+  target=$(sed -n 's/^target:[[:space:]]*//p' "$root/backup/custom.yaml" 2>/dev/null | head -n 1 | sed 's#//[^/@]*@#//#' || true)
   [ -n "$target" ] || target=local
   if [ "$target" = local ] || [ "$target" = "file://$root/backup/encrypted" ]; then
     latest=$(find "$root/backup/encrypted" -maxdepth 1 -name 'duplicity-*.manifest.gpg' -printf '%T@\n' 2>/dev/null | sort -n | tail -n 1)

@@ -8,10 +8,12 @@
 # its supported repair path), which also rewrites /etc/mailinabox.conf for this box.
 #
 # Usage:
-#   restore.sh apply --staging DIR < backup-files
+#   restore.sh apply --staging DIR [--from-backup ENC] < backup-files
 #       stops the mail services, moves this box's fresh storage root aside and the copy in
 #       DIR into its place, installs the old box's backup key and settings, starts the
-#       services again
+#       services again. With --from-backup (`transfer: backup`), DIR is first made by
+#       restoring the old box's encrypted Mail-in-a-Box backups in ENC with duplicity,
+#       decrypted with the first line of its secret_key.txt (as management/backup.py does)
 #   restore.sh undo --staging DIR
 #       the reverse: the copy goes back to DIR and the fresh storage root into place
 #
@@ -24,7 +26,8 @@
 # size, and Mail-in-a-Box #1071 (a restore into a non-empty ssl/ fails) cannot happen: the
 # fresh ssl/ leaves with the fresh tree. An interrupted run is finished by running it
 # again; running it twice changes nothing.
-# Exit codes: 2 usage or bad input, 3 system (not Mail-in-a-Box, nothing to restore).
+# Exit codes: 2 usage or bad input, 3 system (not Mail-in-a-Box, nothing to restore),
+#             5 the backups could not be restored (e.g. not the key they were made with).
 
 set -euo pipefail
 
@@ -86,15 +89,37 @@ install_backup_files() {
   log "installed the old box's backup key$([ -f "$files/custom.yaml" ] && echo " and backup settings (custom.yaml)") in $dest"
 }
 
+# Restores the encrypted backups in $1 into $2 with duplicity; the passphrase is the first
+# line of the key file $3, passed in the environment, never on a command line.
+restore_backups() {
+  local enc=$1 staging=$2 key=$3 cache out
+  ls "$enc"/duplicity-full.*.manifest.gpg >/dev/null 2>&1 || die 3 "$enc holds no full Mail-in-a-Box backup: run the transfer first"
+  cache=$(mktemp -d)
+  rm -rf "$staging.restoring"
+  log "restoring the old box's backups from $enc with duplicity (this takes time in proportion to all the mail)"
+  if ! out=$(PASSPHRASE=$(head -n 1 "$key") duplicity restore --archive-dir "$cache" "file://$enc" "$staging.restoring" 2>&1); then
+    rm -rf "$cache" "$staging.restoring"
+    grep -qi 'gpg\|decrypt\|passphrase' <<<"$out" &&
+      die 5 "the backups in $enc cannot be decrypted with the old box's secret_key.txt: they were made with another key. Nothing was changed"
+    die 5 "duplicity could not restore the backups in $enc: $(tail -n 3 <<<"$out"). Nothing was changed"
+  fi
+  rm -rf "$cache"
+  mv "$staging.restoring" "$staging"
+  log "restored into $staging"
+}
+
 apply() {
-  local staging=$1
-  [ -f "$STATE/restored" ] || [ -f "$staging/mail/users.sqlite" ] ||
-    die 3 "$staging holds no copy of the old box (no mail/users.sqlite): run the transfer first"
+  local staging=$1 enc=$2
   local input
   input=$(mktemp -d)
   # shellcheck disable=SC2064 # the directory is known now
   trap "rm -rf '$input'" EXIT
   unpack_backup_files "$input"
+  if [ -n "$enc" ] && [ ! -f "$STATE/restored" ] && [ ! -f "$staging/mail/users.sqlite" ]; then
+    restore_backups "$enc" "$staging" "$input/files/secret_key.txt"
+  fi
+  [ -f "$STATE/restored" ] || [ -f "$staging/mail/users.sqlite" ] ||
+    die 3 "$staging holds no copy of the old box (no mail/users.sqlite): run the transfer first"
   stop_services
   if [ ! -f "$STATE/restored" ]; then
     if [ -e "$ROOT" ] && [ ! -e "$FRESH" ]; then mv "$ROOT" "$FRESH"; fi
@@ -125,16 +150,21 @@ undo() {
 
 main() {
   [ "$(id -u)" -eq 0 ] || die 3 "must run as root"
-  local cmd=${1:-}
-  if ! { [ $# -eq 3 ] && [ "$2" = --staging ] && [[ $3 == /?* ]]; }; then
-    die 2 "usage: restore.sh apply|undo --staging DIR (DIR absolute)"
+  local cmd=${1:-} enc=""
+  if [ $# -eq 5 ] && [ "$cmd" = apply ] && [ "$4" = --from-backup ] && [[ $5 == /?* ]]; then
+    enc=${5%/}
+  elif [ $# -ne 3 ]; then
+    die 2 "usage: restore.sh apply --staging DIR [--from-backup ENC] | undo --staging DIR (directories absolute)"
+  fi
+  if ! { [ "$2" = --staging ] && [[ $3 == /?* ]]; }; then
+    die 2 "usage: restore.sh apply --staging DIR [--from-backup ENC] | undo --staging DIR (directories absolute)"
   fi
   [ -r "$MIAB_CONF" ] || die 3 "$MIAB_CONF not found: Mail-in-a-Box is not installed on this box"
   ROOT=$(sed -n 's/^STORAGE_ROOT=//p' "$MIAB_CONF" | tail -n 1)
   [ -n "$ROOT" ] || die 3 "$MIAB_CONF has no STORAGE_ROOT"
   FRESH=$(dirname "$ROOT")/miab-migrate-fresh-install
   case $cmd in
-    apply) apply "${3%/}" ;;
+    apply) apply "${3%/}" "$enc" ;;
     undo) undo "${3%/}" ;;
     *) die 2 "unknown command '$cmd'; commands: apply, undo" ;;
   esac

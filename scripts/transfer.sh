@@ -15,6 +15,9 @@
 #       is carried as a secret, its encrypted backups are not needed). Used hot while the
 #       old box still serves (the pre-copy) and again once it is frozen (the final copy,
 #       which moves only what changed). An interrupted run resumes (--partial-dir).
+#   transfer.sh pull-backups --old IPV4 --port PORT --source-root DIR --dest DIR
+#       copies the old box's encrypted Mail-in-a-Box backups (backup/encrypted) to DEST,
+#       for `transfer: backup`; again, only what is new
 #   transfer.sh stragglers --old IPV4 --port PORT --source-root DIR --storage-root DIR
 #       copies to this box every message of the old box that is not here yet
 #   transfer.sh push-back --old IPV4 --port PORT --source-root DIR --storage-root DIR
@@ -128,6 +131,17 @@ pull() {
   log "$DEST is a copy of the old box's $SOURCE_ROOT"
 }
 
+pull_backups() {
+  need --source-root "$SOURCE_ROOT"
+  need --dest "$DEST"
+  ready
+  check_reachable
+  mkdir -p "$DEST"
+  log "copying the encrypted backups root@$OLD:$SOURCE_ROOT/backup/encrypted/ to $DEST/"
+  run_rsync -a --delete --partial-dir=.rsync-partial --info=progress2,stats2 "root@$OLD:$SOURCE_ROOT/backup/encrypted/" "$DEST/"
+  log "$DEST holds the old box's encrypted backups"
+}
+
 # "user-dir<TAB>name-before-:2," for every message file under a mailboxes/ listing.
 message_keys() {
   sed -nE 's#^([^/]+/[^/]+)/(.*/)?(cur|new)/([^/:]+)(:2,.*)?$#\1\t\4#p' | sort -u
@@ -205,6 +219,10 @@ main() {
       parse_args "$@"
       pull
       ;;
+    pull-backups)
+      parse_args "$@"
+      pull_backups
+      ;;
     stragglers)
       parse_args "$@"
       merge in
@@ -213,7 +231,7 @@ main() {
       parse_args "$@"
       merge out
       ;;
-    *) die 2 "usage: transfer.sh setup|forget|pull|stragglers|push-back [options]; see the header of this script" ;;
+    *) die 2 "usage: transfer.sh setup|forget|pull|pull-backups|stragglers|push-back [options]; see the header of this script" ;;
   esac
 }
 

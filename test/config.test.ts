@@ -69,6 +69,7 @@ describe("parseConfig accepts a valid configuration", () => {
         });
         assert.deepEqual(c.dns, { ttl: 300, previousTtl: 86400, target: "old", dkim: DKIM, custom: [], adopt: {} });
         assert.equal(c.transfer, "rsync");
+        assert.equal(parseConfig(set("transfer", "backup")).transfer, "backup");
         assert.equal(c.precopy, true);
         assert.deepEqual(c.cutover, { acceptFailedChecks: undefined });
         assert.deepEqual(c.decommission, { afterDays: 7, archive: false });
@@ -144,11 +145,6 @@ describe("parseConfig refuses bad input, naming the key and the valid values", (
         ["decommission too soon", set("decommission", { afterDays: 0 }), "decommission.afterDays must be between 1 and 365 days (got 0)"],
         ["a bad archive flag", set("decommission", { archive: "yes" }), 'decommission.archive must be true or false (got "yes")'],
         ["an unknown transfer method", set("transfer", "scp"), 'transfer must be one of rsync, backup (got "scp")'],
-        [
-            "the backup transfer, not implemented yet",
-            set("transfer", "backup"),
-            "transfer backup (Mail-in-a-Box's own backup and a duplicity restore) is not implemented in this version; use transfer rsync (the default)",
-        ],
         ["a bad precopy flag", set("precopy", "maybe"), 'precopy must be true or false (got "maybe")'],
         ["ttl too low", set("dns.ttl", 30), "dns.ttl must be between 60 and 86400 seconds (got 30)"],
         ["ttl too high", set("dns.ttl", 86401), "dns.ttl must be between 60 and 86400 seconds (got 86401)"],

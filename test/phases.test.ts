@@ -64,6 +64,7 @@ describe("prepare", () => {
                 "migration-old-scripts-postfix-settings",
                 "migration-old-scripts-relay",
                 "migration-old-scripts-decommission",
+                "migration-old-scripts-final-backup",
             ],
         );
     });
@@ -291,6 +292,41 @@ describe("freeze, restore, verify", () => {
                 { name: "mailbox admin@box.miab-staging.example INBOX", ok: false, detail: "3 messages on old, 2 on new" },
                 { name: "mailbox admin@box.miab-staging.example Sent", ok: false, detail: "1 messages on both, but not the same ones" },
             ],
+        );
+    });
+});
+
+describe("transfer: backup", () => {
+    it("takes Mail-in-a-Box's own backup on the frozen old box, copies the encrypted backups, restores them with duplicity", () => {
+        const ev = evaluate(at("restore", { transfer: "backup" }));
+        assert.equal(ev.error, undefined);
+        const s = stepsOf(ev);
+        const pull =
+            "/root/miab-migrate/transfer.sh pull-backups --old 198.51.100.20 --port 22 --source-root /home/user-data --dest /home/miab-migrate-staging/encrypted";
+        assert.equal(s["new-precopy"].inputs.create, pull);
+        assert.equal(s["old-final-backup"].inputs.create, "/root/miab-migrate/final-backup.sh");
+        assert.deepEqual(host(s["old-final-backup"]), OLD);
+        assert.equal(ev.options["migration-old-final-backup"].dependsOn.at(-1), "migration-old-freeze");
+        assert.equal(s["new-final-copy"].inputs.create, pull);
+        assert.ok(ev.options["migration-new-final-copy"].dependsOn.includes("migration-old-final-backup"));
+        assert.equal(
+            s["new-restore"].inputs.create,
+            "/root/miab-migrate/restore.sh apply --staging /home/miab-migrate-staging/user-data --from-backup /home/miab-migrate-staging/encrypted",
+        );
+        assert.equal(s["new-restore"].inputs.delete, "/root/miab-migrate/restore.sh undo --staging /home/miab-migrate-staging/user-data");
+    });
+
+    it("is refused when the old box backs up elsewhere than on itself", () => {
+        const inv = {
+            ...mockInventory("box.miab-staging.example", DKIM),
+            backup: { target: "s3://s3.eu-central-1.amazonaws.com/bucket/box", latest: null },
+        };
+        const ev = evaluate(at("provision", { transfer: "backup" }), { commandStdout: { "migration-old-inventory": JSON.stringify(inv) } });
+        assert.equal(
+            errorOf(ev),
+            "miab-migrate: the old box is not ready; nothing was copied:\n" +
+                "  - transfer backup needs the old box's backups on the box itself (target local); its target is " +
+                "s3://s3.eu-central-1.amazonaws.com/bucket/box: use transfer rsync, or set the backup target to local in its control panel",
         );
     });
 });
