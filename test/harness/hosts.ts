@@ -4,7 +4,7 @@
  * program gives them (lib/scripts.ts uploadCommand, the same bytes on stdin).
  */
 import assert from "node:assert/strict";
-import { type SpawnSyncReturns, spawnSync } from "node:child_process";
+import { type ChildProcess, type SpawnSyncReturns, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -82,27 +82,33 @@ export class Box {
         return this.lab.testhost("exec", this.spec.name, ...command);
     }
 
-    /** Runs `command` over SSH as root with the host key pinned, as pulumi-command does. */
-    ssh(command: string, stdin = "", knownKey = this.hostKey()): Run {
+    /** ssh's arguments to run `command` as root with the host key pinned, as pulumi-command does. */
+    private sshArgs(command: string, knownKey: string): string[] {
         const known = path.join(this.lab.scratch, `known_hosts-${this.spec.name}`);
         writeFileSync(known, `${this.address} ${knownKey}\n`);
-        const r: SpawnSyncReturns<string> = spawnSync(
-            "ssh",
-            [
-                "-i",
-                this.lab.key,
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "StrictHostKeyChecking=yes",
-                "-o",
-                `UserKnownHostsFile=${known}`,
-                `root@${this.address}`,
-                command,
-            ],
-            { input: stdin, encoding: "utf8", timeout: 300_000 },
-        );
+        const options = ["BatchMode=yes", "StrictHostKeyChecking=yes", `UserKnownHostsFile=${known}`].flatMap((o) => ["-o", o]);
+        return ["-i", this.lab.key, ...options, `root@${this.address}`, command];
+    }
+
+    ssh(command: string, stdin = "", knownKey = this.hostKey()): Run {
+        const r: SpawnSyncReturns<string> = spawnSync("ssh", this.sshArgs(command, knownKey), {
+            input: stdin,
+            encoding: "utf8",
+            timeout: 300_000,
+        });
         return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    }
+
+    /** ssh() without blocking: the step runs while the caller does something else (or kills it). */
+    sshAsync(command: string, stdin = ""): { child: ChildProcess; done: Promise<Run> } {
+        const child = spawn("ssh", this.sshArgs(command, this.hostKey()));
+        let stdout = "";
+        let stderr = "";
+        child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
+        child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+        child.stdin?.end(stdin);
+        const done = new Promise<Run>((resolve) => child.on("close", (status) => resolve({ status, stdout, stderr })));
+        return { child, done };
     }
 
     /** Like ssh(), and the command must succeed. */

@@ -6,7 +6,7 @@
  * aliases.
  */
 import { createHash } from "node:crypto";
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 
 export interface CorpusOptions {
@@ -31,6 +31,8 @@ export interface CorpusMessage {
     readonly file: string;
     readonly messageId: string;
     readonly content: string;
+    /** How `content` maps to the file's bytes; default utf8 (latin1 for imported files, byte for byte). */
+    readonly encoding?: "utf8" | "latin1";
     readonly sha256: string;
 }
 
@@ -180,7 +182,7 @@ export function writeCorpus(storageRoot: string, corpus: Corpus, passwordHash: (
     for (const m of corpus.messages) {
         const [local, domain] = m.user.split("@");
         const file = path.join(mailboxes, domain, local, m.folder, m.file);
-        writeFileSync(file, m.content);
+        writeFileSync(file, Buffer.from(m.content, m.encoding ?? "utf8"));
         chmodSync(file, 0o600);
     }
     const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
@@ -188,4 +190,54 @@ export function writeCorpus(storageRoot: string, corpus: Corpus, passwordHash: (
         ...corpus.users.map((u) => `INSERT INTO users (email, password) VALUES (${q(u.email)}, ${q(passwordHash(u.password))});`),
         ...corpus.aliases.map((a) => `INSERT INTO aliases (source, destination) VALUES (${q(a.source)}, ${q(a.destination)});`),
     ].join("\n");
+}
+
+/**
+ * A corpus read from a tree in Mail-in-a-Box's `mailboxes` layout (DIR/<domain>/<user>/
+ * with Maildir++ folders): every file in a cur/ or new/ is a message, every user directory
+ * a user (with a generated password), no aliases. Messages without a Message-ID get the
+ * file name as their identity.
+ */
+export function readCorpusDir(dir: string): Corpus {
+    const users: CorpusUser[] = [];
+    const folders: Record<string, string[]> = {};
+    const sieve: Record<string, string> = {};
+    const messages: CorpusMessage[] = [];
+    const isDir = (p: string) => statSync(p).isDirectory();
+    for (const domain of readdirSync(dir)
+        .sort()
+        .filter((d) => isDir(path.join(dir, d)))) {
+        for (const local of readdirSync(path.join(dir, domain)).sort()) {
+            const home = path.join(dir, domain, local);
+            if (!isDir(home)) continue;
+            const email = `${local}@${domain}`;
+            users.push({ email, password: `pw-${createHash("sha256").update(email).digest("hex").slice(0, 12)}` });
+            const fs = ["", ...readdirSync(home).filter((f) => f.startsWith(".") && isDir(path.join(home, f)))].sort();
+            folders[email] = fs;
+            sieve[email] = "";
+            for (const folder of fs) {
+                for (const sub of ["cur", "new"]) {
+                    const d = path.join(home, folder, sub);
+                    if (!existsSync(d)) continue;
+                    for (const name of readdirSync(d).sort()) {
+                        const content = readFileSync(path.join(d, name), "latin1");
+                        const messageId =
+                            /^Message-ID:\s*(.+?)\s*$/im.exec(content.split(/\r?\n\r?\n/)[0])?.[1] ??
+                            `<${name.replace(/:2,.*$/, "")}@corpus>`;
+                        messages.push({
+                            user: email,
+                            folder,
+                            file: `${sub}/${name}`,
+                            messageId,
+                            content,
+                            encoding: "latin1",
+                            sha256: createHash("sha256").update(Buffer.from(content, "latin1")).digest("hex"),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    if (users.length === 0) throw new Error(`--corpus ${dir}: no <domain>/<user>/ Maildir found`);
+    return { users, aliases: [], folders, messages, sieve };
 }
