@@ -10,20 +10,18 @@ import { createHash } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { NEW_BOX_SCRIPTS, OLD_BOX_SCRIPTS, steps } from "../lib/steps";
+import { steps } from "../lib/steps";
 import { type Box, Lab } from "./harness/hosts";
 import { imapCount } from "./harness/mail";
-import { ROOT } from "./harness/program";
-import { type Corpus, generateCorpus, writeCorpus } from "./rehearsal/corpus";
+import { connectForTransfer, installStandIns, seed } from "./harness/migration";
+import { type Corpus, generateCorpus } from "./rehearsal/corpus";
 
 const SR = "/home/user-data";
 const lab = new Lab();
 let oldBox: Box;
 let newBox: Box;
 let corpus: Corpus;
-const transferKey = path.join(lab.scratch, "transfer_ed25519");
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
-const hash = (pw: string) => spawnSync("doveadm", ["pw", "-s", "SHA512-CRYPT", "-p", pw], { encoding: "utf8" }).stdout.trim();
 const old = () => ({ ipv4: oldBox.address, sshPort: 22, hostKey: oldBox.hostKey() });
 const tar64 = (files: Record<string, string>) => {
     const dir = path.join(lab.scratch, `tar-${Object.keys(files).join("-")}`);
@@ -37,21 +35,9 @@ describe("transfer: backup on test hosts", { concurrency: false }, () => {
         oldBox = lab.up({ name: "bold", address: "198.18.0.50", hostname: "box.example.test" });
         newBox = lab.up({ name: "bnew", address: "198.18.0.51", hostname: "box.example.test" });
         corpus = generateCorpus({ seed: 5, domains: ["example.test"], usersPerDomain: 2, messagesPerUser: 6, largeMessageBytes: 1 << 20 });
-        oldBox.exec("sqlite3", `${SR}/mail/users.sqlite`, writeCorpus(lab.file("bold", "home", "user-data"), corpus, hash));
-        oldBox.exec("chown", "-R", "mail:mail", `${SR}/mail`);
-        oldBox.exec("mkdir", "-p", "/root/mailinabox/management");
-        oldBox.exec(
-            "install",
-            "-m",
-            "0755",
-            path.join(ROOT, "test", "fixtures", "miab-backup.sh"),
-            "/root/mailinabox/management/backup.py",
-        );
-        oldBox.upload(...OLD_BOX_SCRIPTS);
-        newBox.upload(...NEW_BOX_SCRIPTS);
-        spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", transferKey]);
-        oldBox.step(steps.grantTransfer(newBox.address), readFileSync(`${transferKey}.pub`, "utf8"));
-        newBox.step(steps.transferSetup(old()), readFileSync(transferKey, "utf8"));
+        seed(oldBox, corpus);
+        installStandIns(oldBox);
+        connectForTransfer(oldBox, newBox);
     });
 
     after(() => lab.close());

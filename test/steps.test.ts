@@ -7,14 +7,14 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFileSync, readdirSync, renameSync } from "node:fs";
-import * as net from "node:net";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { NEW_BOX_SCRIPTS, OLD_BOX_SCRIPTS, STAGING_DIR, steps } from "../lib/steps";
 import { type Box, Lab } from "./harness/hosts";
 import { ROOT } from "./harness/program";
 import { imapCount, smtpSend } from "./harness/mail";
-import { type Corpus, generateCorpus, writeCorpus } from "./rehearsal/corpus";
+import { answers, seed } from "./harness/migration";
+import { type Corpus, generateCorpus } from "./rehearsal/corpus";
 
 const SR = "/home/user-data";
 const lab = new Lab();
@@ -24,21 +24,10 @@ let corpus: Corpus;
 let ufwBefore = "";
 const transferKey = path.join(lab.scratch, "transfer_ed25519");
 
-const hash = (pw: string) => spawnSync("doveadm", ["pw", "-s", "SHA512-CRYPT", "-p", pw], { encoding: "utf8" }).stdout.trim();
 const sha = (s: string | Buffer) => createHash("sha256").update(s).digest("hex");
 /** Path, size and mtime of every file under `dir` on `box`: what "unchanged" means. */
 const tree = (box: Box, dir: string) => box.exec("bash", "-c", `find ${dir} -printf '%P %s %T@ %m %u\\n' | sort`);
 const oldAddress = () => ({ ipv4: oldBox.address, sshPort: 22, hostKey: `${oldBox.hostKey()} root@old` });
-
-/** Answers on address:port within 2 seconds? */
-function answers(address: string, port: number): Promise<boolean> {
-    return new Promise((resolve) => {
-        const s = net.connect({ host: address, port, timeout: 2000 });
-        s.on("connect", () => (s.destroy(), resolve(true)));
-        s.on("timeout", () => (s.destroy(), resolve(false)));
-        s.on("error", () => resolve(false));
-    });
-}
 
 function maildirFiles(box: Box, user: string): string[] {
     const [local, domain] = user.split("@");
@@ -57,8 +46,7 @@ describe("remote steps on test hosts", { concurrency: false }, () => {
             messagesPerUser: 8,
             largeMessageBytes: 2 << 20,
         });
-        oldBox.exec("sqlite3", `${SR}/mail/users.sqlite`, writeCorpus(lab.file("sold", "home", "user-data"), corpus, hash));
-        oldBox.exec("chown", "-R", "mail:mail", `${SR}/mail`);
+        seed(oldBox, corpus);
         oldBox.upload(...OLD_BOX_SCRIPTS);
         newBox.upload(...NEW_BOX_SCRIPTS);
         spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", transferKey]);

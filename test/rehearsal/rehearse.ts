@@ -16,17 +16,16 @@
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
-import * as net from "node:net";
 import * as path from "node:path";
 import { type MigrationConfig, parseConfig } from "../../lib/config";
 import { compareInventories, parseInventory } from "../../lib/inventory";
 import type { Phase } from "../../lib/phases";
 import { type PlannedStep, activeSteps, planSteps, readTrigger } from "../../lib/plan";
-import { NEW_BOX_SCRIPTS, OLD_BOX_SCRIPTS, steps } from "../../lib/steps";
+import { steps } from "../../lib/steps";
 import { type Box, Lab } from "../harness/hosts";
 import { smtpSend } from "../harness/mail";
-import { ROOT } from "../harness/program";
-import { type Corpus, generateCorpus, readCorpusDir, writeCorpus } from "./corpus";
+import { answers, connectForTransfer, installStandIns, seed } from "../harness/migration";
+import { type Corpus, generateCorpus, readCorpusDir } from "./corpus";
 
 const SR = "/home/user-data";
 const HOSTNAME = "box.example.test";
@@ -64,16 +63,6 @@ const body = (b: Buffer) => {
     const i = text.indexOf("\n\n");
     return i < 0 ? "" : text.slice(i + 2).replace(/\n+$/, "");
 };
-
-/** Answers on address:port within 2 seconds? */
-function answers(address: string, port: number): Promise<boolean> {
-    return new Promise((resolve) => {
-        const s = net.connect({ host: address, port, timeout: 2000 });
-        s.on("connect", () => (s.destroy(), resolve(true)));
-        s.on("timeout", () => (s.destroy(), resolve(false)));
-        s.on("error", () => resolve(false));
-    });
-}
 
 export interface Accounting {
     readonly missing: string[];
@@ -129,13 +118,11 @@ export class Rehearsal {
     private readonly triggers: Record<string, Phase> = {};
     private readonly outputs: Record<string, string> = {};
     private readonly expected: Expected[] = [];
-    private readonly transferKey: string;
+    private transferKey = "";
     private sent = 0;
     private twice = 0;
 
-    constructor(private readonly opts: { corpusDir?: string; log: (line: string) => void }) {
-        this.transferKey = path.join(this.lab.scratch, "transfer_ed25519");
-    }
+    constructor(private readonly opts: { corpusDir?: string; log: (line: string) => void }) {}
 
     private log(line: string) {
         this.opts.log(`rehearse: ${line}`);
@@ -158,32 +145,12 @@ export class Rehearsal {
                   messagesPerUser: 15,
                   largeMessageBytes: 20 << 20,
               });
-        const hash = (pw: string) => spawnSync("doveadm", ["pw", "-s", "SHA512-CRYPT", "-p", pw], { encoding: "utf8" }).stdout.trim();
-        this.old.exec("sqlite3", `${SR}/mail/users.sqlite`, writeCorpus(this.lab.file("rold", "home", "user-data"), this.corpus, hash));
-        this.old.exec("chown", "-R", "mail:mail", `${SR}/mail`);
+        seed(this.old, this.corpus);
         for (const m of this.corpus.messages) {
             this.expected.push({ user: m.user, messageId: m.messageId, sha256: m.sha256, part: "file" });
         }
-        for (const box of [this.old, this.neu]) {
-            box.exec("mkdir", "-p", "/root/mailinabox/management");
-            box.exec(
-                "install",
-                "-m",
-                "0755",
-                path.join(ROOT, "test", "fixtures", "miab-backup.sh"),
-                "/root/mailinabox/management/backup.py",
-            );
-            box.exec(
-                "install",
-                "-m",
-                "0755",
-                path.join(ROOT, "test", "fixtures", "miab-ssl-certificates.sh"),
-                "/root/mailinabox/management/ssl_certificates.py",
-            );
-        }
-        this.old.upload(...OLD_BOX_SCRIPTS);
-        this.neu.upload(...NEW_BOX_SCRIPTS);
-        spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", this.transferKey]);
+        for (const box of [this.old, this.neu]) installStandIns(box);
+        this.transferKey = connectForTransfer(this.old, this.neu).key;
         const domains = [...new Set(this.corpus.users.map((u) => u.email.split("@")[1]))];
         this.config = parseConfig({
             hostname: HOSTNAME,

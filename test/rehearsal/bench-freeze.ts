@@ -1,0 +1,110 @@
+/**
+ * `npm run bench:freeze -- --messages N --churn PERCENT`: the freeze window (the old box
+ * stops taking mail -> the new box takes mail) of Mail-in-a-Box's own move procedure
+ * (final backup, copy of the backups, full duplicity restore) against the project's
+ * default (rsync pre-copy while the old box serves, then only the changes), on the same
+ * corpus, on two test hosts, with the project's scripts. Both start from the same point:
+ * the backups and the pre-copy of the data as it was before CHURN percent of the messages
+ * changed (new mail arrived, and as many were read, which renames their files). Both end
+ * with restore.sh starting the services (Mail-in-a-Box's setup re-run, which follows in
+ * both, is left out). Prints the figures; the last line is
+ *   freeze: baseline=<s>s project=<s>s ratio=<baseline/project>
+ */
+import { steps } from "../../lib/steps";
+import { type Box, Lab } from "../harness/hosts";
+import { answers, connectForTransfer, installStandIns, seed } from "../harness/migration";
+import { generateCorpus } from "./corpus";
+
+const SR = "/home/user-data";
+
+async function untilAnswers(address: string) {
+    for (let i = 0; i < 600 && !(await answers(address, 25)); i++) await new Promise((r) => setTimeout(r, 100));
+}
+
+/** The seconds `work` takes. */
+async function timed(work: () => Promise<void> | void): Promise<number> {
+    const start = process.hrtime.bigint();
+    await work();
+    return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+async function main(argv: string[]) {
+    const arg = (name: string, def: number) => {
+        const i = argv.indexOf(name);
+        const v = i >= 0 ? Number(argv[i + 1]) : def;
+        if (!Number.isFinite(v) || v < 0) throw new Error(`${name} must be a number (got ${argv[i + 1]})`);
+        return v;
+    };
+    const messages = arg("--messages", 2000);
+    const churn = arg("--churn", 1);
+    const log = (l: string) => process.stdout.write(`${l}\n`);
+    const lab = new Lab();
+    try {
+        const oldBox = lab.up({ name: "fold", address: "198.18.0.80", hostname: "box.example.test" });
+        const newBox = lab.up({ name: "fnew", address: "198.18.0.81", hostname: "box.example.test" });
+        const usersPerDomain = 4;
+        const corpus = generateCorpus({
+            seed: 21,
+            domains: ["example.test"],
+            usersPerDomain,
+            messagesPerUser: Math.ceil(messages / usersPerDomain),
+            largeMessageBytes: 0,
+        });
+        seed(oldBox, corpus);
+        for (const box of [oldBox, newBox]) installStandIns(box);
+        const { old } = connectForTransfer(oldBox, newBox);
+        const backupFiles = oldBox.step(steps.backupFiles()).stdout;
+        log(`corpus: ${corpus.messages.length} messages for ${corpus.users.length} users`);
+
+        // Both procedures start from the same point: last night's backup and the hot pre-copy.
+        oldBox.step("cd /root/mailinabox && management/backup.py --full");
+        newBox.step(steps.pullBackups(old, SR));
+        newBox.step(steps.pull(old, SR));
+        const changed = Math.round((corpus.messages.length * churn) / 100);
+        churnMail(oldBox, corpus.users[0].email, changed);
+        log(`churn: ${changed} new messages and ${changed} read (renamed) since the pre-copy`);
+
+        const stage = async (name: string, work: () => Promise<void> | void) => log(`  ${name}: ${(await timed(work)).toFixed(1)} s`);
+        const project = await timed(async () => {
+            await stage("freeze", () => void oldBox.step(steps.freeze(22)));
+            await stage("final rsync", () => void newBox.step(steps.pull(old, SR)));
+            await stage("restore (renames)", () => void newBox.step(steps.restore(), backupFiles));
+            await stage("until the new box answers SMTP", () => untilAnswers(newBox.address));
+        });
+        log(`project (rsync pre-copy, then the changes): ${project.toFixed(1)} s`);
+        newBox.step(steps.unrestore());
+        newBox.exec("rm", "-rf", "/home/miab-migrate-staging/user-data");
+        oldBox.step(steps.thaw());
+
+        const baseline = await timed(async () => {
+            await stage("freeze", () => void oldBox.step(steps.freeze(22)));
+            await stage("final backup", () => void oldBox.step(steps.finalBackup()));
+            await stage("copy of the new backup", () => void newBox.step(steps.pullBackups(old, SR)));
+            await stage("duplicity restore", () => void newBox.step(steps.restoreFromBackup(), backupFiles));
+            await stage("until the new box answers SMTP", () => untilAnswers(newBox.address));
+        });
+        log(`baseline (Mail-in-a-Box's final backup, then a full duplicity restore): ${baseline.toFixed(1)} s`);
+        log(`freeze: baseline=${baseline.toFixed(1)}s project=${project.toFixed(1)}s ratio=${(baseline / project).toFixed(1)}`);
+    } finally {
+        lab.close();
+    }
+}
+
+/** `count` new messages in new/ and `count` existing ones marked read (renamed), as users do. */
+function churnMail(box: Box, user: string, count: number) {
+    const [local, domain] = user.split("@");
+    const dir = `${SR}/mail/mailboxes/${domain}/${local}`;
+    box.exec(
+        "bash",
+        "-c",
+        `set -e; cd ${dir}; for i in $(seq 1 ${count}); do f=new/19000$i.M$iP1.churn,S=64; printf 'Message-ID: <churn-%s@x>\\n\\nnew\\n' $i > $f; done;
+         n=0; for f in cur/*; do [ $n -lt ${count} ] || break; case $f in *:2,*S*) continue;; esac; mv "$f" "\${f%%:2,*}:2,S"; n=$((n+1)); done; chown -R mail:mail .`,
+    );
+}
+
+if (require.main === module) {
+    main(process.argv.slice(2)).catch((e) => {
+        process.stderr.write(`bench:freeze: ${e instanceof Error ? e.message : e}\n`);
+        process.exit(1);
+    });
+}
