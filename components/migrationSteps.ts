@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
+import type { TransferMethod } from "../lib/config";
 import { cutoverProblems, decommissionProblems, parseTimestamp } from "../lib/guards";
 import { type Inventory, type Verification, compareInventories, inventoryProblems, parseHealth, parseInventory } from "../lib/inventory";
 import { type PlannedStep, type StepContext, type StepInput, readTrigger } from "../lib/plan";
@@ -34,7 +35,7 @@ export interface MigrationStepsArgs {
         readonly hostname: string;
         readonly dkim: string;
         readonly newDiskGb: pulumi.Input<number>;
-        readonly transfer: "rsync" | "backup";
+        readonly transfer: TransferMethod;
     };
     /** dns.ttl: when it changes, the time is recorded for the cutover's wait. */
     readonly ttl: number;
@@ -106,8 +107,8 @@ export class MigrationSteps extends pulumi.ComponentResource {
         const built: Record<string, command.remote.Command> = {};
         if (args.install) built["new-install"] = args.install.step;
         let guard: pulumi.Output<Inventory> | undefined;
-        const fail = (what: string, problems: string[]) => {
-            throw new Error(`miab-migrate: ${what}; nothing was changed:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+        const fail = (what: string, problems: string[], outcome = "nothing was changed") => {
+            throw new Error(`miab-migrate: ${what}; ${outcome}:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
         };
         let cutover: pulumi.Output<string> | undefined;
         const verificationOf = (): pulumi.Output<Verification> =>
@@ -120,10 +121,7 @@ export class MigrationSteps extends pulumi.ComponentResource {
         const cutoverGate = (): pulumi.Output<string> => {
             if (cutover) return cutover;
             if (args.phase !== "cutover") return (cutover = pulumi.output(`not checked in phase ${args.phase}`));
-            const newInventory = built["new-inventory"];
-            const oldInventory = built["old-inventory"];
-            cutover = pulumi.all([ttlChanged.stdout, oldInventory.stdout, newInventory.stdout]).apply(([ttlAt, oldOut, newOut]) => {
-                const verification = compareInventories(parseInventory(oldOut, "old box"), parseInventory(newOut, "new box"));
+            cutover = pulumi.all([ttlChanged.stdout, verificationOf()]).apply(([ttlAt, verification]) => {
                 const problems = cutoverProblems({
                     now,
                     ttlChangedAt: parseTimestamp(ttlAt),
@@ -188,11 +186,7 @@ export class MigrationSteps extends pulumi.ComponentResource {
                 guard = pulumi.all([built[step.name].stdout, args.expect.newDiskGb]).apply(([out, newDiskGb]) => {
                     const inv = parseInventory(out, "old box");
                     const problems = inventoryProblems(inv, { ...args.expect, newDiskGb });
-                    if (problems.length > 0) {
-                        throw new Error(
-                            `miab-migrate: the old box is not ready; nothing was copied:\n${problems.map((p) => `  - ${p}`).join("\n")}`,
-                        );
-                    }
+                    if (problems.length > 0) fail("the old box is not ready", problems, "nothing was copied");
                     return inv;
                 });
             }

@@ -2,6 +2,7 @@
  * What scripts/inventory.sh reports about a box, and the checks made on it: the guards of
  * `prepare` and `provision` and the parity checks of `verify`. Pure.
  */
+import type { TransferMethod } from "./config";
 import { DEFAULT_STORAGE_ROOT } from "./steps";
 
 export interface Folder {
@@ -52,7 +53,7 @@ export const DISK_HEADROOM = 0.2;
  */
 export function inventoryProblems(
     inv: Inventory,
-    expect: { hostname: string; dkim: string; newDiskGb?: number; transfer?: "rsync" | "backup" },
+    expect: { hostname: string; dkim: string; newDiskGb?: number; transfer?: TransferMethod },
 ): string[] {
     const problems: string[] = [];
     if (

@@ -455,6 +455,15 @@ describe("cutover", () => {
         );
     });
 
+    it("is refused while the new box does not serve, like any failed verify check", () => {
+        const health = { ...MOCK_HEALTH, services: { ...MOCK_HEALTH.services, dovecot: "failed" } };
+        const ev = evaluate(cut(), { commandStdout: { "migration-new-health": JSON.stringify(health) } });
+        assert.match(
+            errorOf(ev) ?? "",
+            /^miab-migrate: the cutover is refused; nothing was changed:\n {2}- verify found 1 failed check\(s\): service dovecot: failed\./,
+        );
+    });
+
     it("records when dns.ttl changes, re-recorded on every change", () => {
         const ev = evaluate(cut());
         const ttl = one(ev, "migration-ttl-changed");
