@@ -44,8 +44,9 @@ export class Lab {
 
     /** Brings a host up with this lab's key authorised for root. */
     up(spec: HostSpec): Box {
-        this.testhost("up", spec.name, spec.address, spec.hostname);
+        // Registered first, so that close() takes down a host whose `up` failed half-way.
         this.hosts.push(spec);
+        this.testhost("up", spec.name, spec.address, spec.hostname);
         const box = new Box(this, spec);
         box.exec("bash", "-c", `cat > /root/.ssh/authorized_keys <<'EOF'\n${readFileSync(`${this.key}.pub`, "utf8")}EOF`);
         return box;
@@ -94,7 +95,7 @@ export class Box {
         const r: SpawnSyncReturns<string> = spawnSync("ssh", this.sshArgs(command, knownKey), {
             input: stdin,
             encoding: "utf8",
-            timeout: 300_000,
+            timeout: 1_800_000,
         });
         return { status: r.status, stdout: r.stdout, stderr: r.stderr };
     }

@@ -9,8 +9,14 @@
 #   /home/user-data/mail/users.sqlite                 Mail-in-a-Box's schema; Dovecot
 #                                                     authenticates and Postfix looks up
 #                                                     recipients and aliases in it
+#   /home/user-data/mail/dkim/mail.{private,txt}      a DKIM key in OpenDKIM's format
+#   /home/user-data/ssl/, backup/secret_key.txt       a self-signed certificate, the
+#                                                     backup passphrase
+#   /etc/mailinabox.conf, /etc/cron.d/mailinabox-nightly, ufw with Mail-in-a-Box's rules
 #   Postfix -> Dovecot LMTP for local delivery; IMAPS and submission are not set up.
-# Mail-in-a-Box's own setup cannot run here (it needs Ubuntu and the internet).
+# systemd does not run in a host: /usr/local/sbin/systemctl is test/hosts/systemctl.sh,
+# which drives postfix and dovecot. Mail-in-a-Box's own setup cannot run here (it needs
+# Ubuntu and the internet).
 #
 # Usage:
 #   testhost.sh up NAME ADDRESS HOSTNAME   create and start a host (ADDRESS in 198.18.0.0/24)

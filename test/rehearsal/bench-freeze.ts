@@ -1,11 +1,12 @@
 /**
- * `npm run bench:freeze -- --messages N --churn PERCENT`: the freeze window (the old box
+ * `npm run bench:freeze -- --messages N --churn PERCENT [--message-bytes B]`: the freeze window (the old box
  * stops taking mail -> the new box takes mail) of Mail-in-a-Box's own move procedure
  * (final backup, copy of the backups, full duplicity restore) against the project's
  * default (rsync pre-copy while the old box serves, then only the changes), on the same
  * corpus, on two test hosts, with the project's scripts. Both start from the same point:
  * the backups and the pre-copy of the data as it was before CHURN percent of the messages
- * changed (new mail arrived, and as many were read, which renames their files). Both end
+ * changed (new mail arrived, and as many were read, which renames their files). Messages
+ * are about B bytes (default 50,000, a common average for real mailboxes; 0 for bare text). Both end
  * with restore.sh starting the services (Mail-in-a-Box's setup re-run, which follows in
  * both, is left out). Prints the figures; the last line is
  *   freeze: baseline=<s>s project=<s>s ratio=<baseline/project>
@@ -37,6 +38,7 @@ async function main(argv: string[]) {
     };
     const messages = arg("--messages", 2000);
     const churn = arg("--churn", 1);
+    const messageBytes = arg("--message-bytes", 50_000);
     const log = (l: string) => process.stdout.write(`${l}\n`);
     const lab = new Lab();
     try {
@@ -49,12 +51,14 @@ async function main(argv: string[]) {
             usersPerDomain,
             messagesPerUser: Math.ceil(messages / usersPerDomain),
             largeMessageBytes: 0,
+            bodyBytes: messageBytes,
         });
         seed(oldBox, corpus);
         for (const box of [oldBox, newBox]) installStandIns(box);
         const { old } = connectForTransfer(oldBox, newBox);
         const backupFiles = oldBox.step(steps.backupFiles()).stdout;
-        log(`corpus: ${corpus.messages.length} messages for ${corpus.users.length} users`);
+        const total = corpus.messages.reduce((n, m) => n + m.content.length, 0);
+        log(`corpus: ${corpus.messages.length} messages for ${corpus.users.length} users, ${(total / 1e6).toFixed(0)} MB`);
 
         // Both procedures start from the same point: last night's backup and the hot pre-copy.
         oldBox.step("cd /root/mailinabox && management/backup.py --full");
@@ -85,6 +89,9 @@ async function main(argv: string[]) {
         });
         log(`baseline (Mail-in-a-Box's final backup, then a full duplicity restore): ${baseline.toFixed(1)} s`);
         log(`freeze: baseline=${baseline.toFixed(1)}s project=${project.toFixed(1)}s ratio=${(baseline / project).toFixed(1)}`);
+    } catch (e) {
+        process.stderr.write(`bench:freeze: ${e instanceof Error ? e.message : e}\n`);
+        process.exitCode = 1;
     } finally {
         lab.close();
     }

@@ -16,6 +16,8 @@ export interface CorpusOptions {
     readonly messagesPerUser: number;
     /** Size of the one large message, in bytes (0 for none). Default 20 MiB. */
     readonly largeMessageBytes?: number;
+    /** Pad each message body to about this many bytes with base64 lines, like an attachment (default: no padding). */
+    readonly bodyBytes?: number;
 }
 
 export interface CorpusUser {
@@ -113,9 +115,10 @@ export function generateCorpus(opts: CorpusOptions): Corpus {
             const folder = folderOf(m < filled.length ? filled[m] : pick(filled));
             const messageId = `<corpus-${opts.seed}-${serial}@sender.test>`;
             const subject = Array.from({ length: 4 }, () => pick(WORDS)).join(" ");
-            const body = Array.from({ length: 3 + Math.floor(rand() * 20) }, () =>
+            const text = Array.from({ length: 3 + Math.floor(rand() * 20) }, () =>
                 Array.from({ length: 12 }, () => pick(WORDS)).join(" "),
             ).join("\r\n");
+            const body = opts.bodyBytes ? text + attachment(serial, opts.bodyBytes - text.length) : text;
             const content =
                 `Return-Path: <sender${serial % 7}@sender.test>\r\nFrom: Sender ${serial % 7} <sender${serial % 7}@sender.test>\r\n` +
                 `To: <${u.email}>\r\nSubject: ${subject}\r\nMessage-ID: ${messageId}\r\n` +
@@ -144,6 +147,19 @@ export function generateCorpus(opts: CorpusOptions): Corpus {
         { source: `forward${i}@${d}`, destination: `user1@${opts.domains[(i + 1) % opts.domains.length]}` },
     ]);
     return { users, aliases, folders, messages, sieve };
+}
+
+/**
+ * About `bytes` of base64 lines of pseudo-random data, different in every message: like a
+ * real attachment (already compressed), it does not shrink in a backup.
+ */
+function attachment(serial: number, bytes: number): string {
+    if (bytes <= 0) return "";
+    const raw = Buffer.alloc(Math.ceil((bytes * 3) / 4));
+    for (let off = 0, i = 0; off < raw.length; off += 32, i++) {
+        createHash("sha256").update(`${serial}:${i}`).digest().copy(raw, off);
+    }
+    return `\r\n\r\n${(raw.toString("base64").match(/.{1,76}/g) ?? []).join("\r\n")}`;
 }
 
 function makeMessage(user: string, folder: string, serial: number, content: string, messageId: string, flags: string): CorpusMessage {

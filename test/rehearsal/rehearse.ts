@@ -193,6 +193,7 @@ export class Rehearsal {
             this.neu.step("systemctl restart postfix dovecot");
             return;
         }
+        // The test hosts have no IPv6 address; only the install step, stood in here, uses it.
         const cmd = step.create({ newIpv4: this.neu.address, newIpv6: "::1" });
         const first = this.box(step).step(cmd, this.stdin(step));
         this.outputs[step.name] = first.stdout;
