@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { readScript, sha256, uploadCommand } from "../lib/scripts";
 import { steps } from "../lib/steps";
+import { sshConnection } from "./remoteScripts";
 
 export const INSTALL_SCRIPT = "install-miab.sh";
 
@@ -42,16 +43,7 @@ export class MiabInstall extends pulumi.ComponentResource {
 
         const password = new random.RandomPassword(`${name}-admin-password`, { length: 32, special: false }, { parent: this });
 
-        const connection: command.types.input.remote.ConnectionArgs = {
-            host: args.host,
-            user: "root",
-            port: 22,
-            privateKey: args.privateKey,
-            hostKey: args.hostKey,
-            // A new droplet takes a minute or two to boot: retry for about ten minutes.
-            dialErrorLimit: 40,
-            perDialTimeout: 15,
-        };
+        const connection = sshConnection({ host: args.host, port: 22, user: "root", privateKey: args.privateKey, hostKey: args.hostKey });
 
         const script = readScript(INSTALL_SCRIPT);
         const upload = new command.remote.Command(

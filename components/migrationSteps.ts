@@ -7,7 +7,7 @@ import { type Inventory, type Verification, compareInventories, inventoryProblem
 import { type PlannedStep, type StepContext, type StepInput, readTrigger } from "../lib/plan";
 import { type Phase, atLeast } from "../lib/phases";
 import { NEW_BOX_SCRIPTS, OLD_BOX_SCRIPTS } from "../lib/steps";
-import { RemoteScripts } from "./remoteScripts";
+import { RemoteScripts, sshConnection } from "./remoteScripts";
 
 export interface BoxAccess {
     /** Address to reach the box at (never its hostname, which moves at cutover). */
@@ -65,15 +65,7 @@ export class MigrationSteps extends pulumi.ComponentResource {
     constructor(name: string, args: MigrationStepsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("miab-migrate:index:MigrationSteps", name, {}, opts);
 
-        const connect = (b: BoxAccess): command.types.input.remote.ConnectionArgs => ({
-            host: b.host,
-            port: b.port,
-            user: b.user,
-            privateKey: args.privateKey,
-            hostKey: b.hostKey,
-            dialErrorLimit: 40,
-            perDialTimeout: 15,
-        });
+        const connect = (b: BoxAccess) => sshConnection({ ...b, privateKey: args.privateKey });
         const boxes: Record<string, RemoteScripts | undefined> = {
             old: new RemoteScripts(
                 `${name}-old-scripts`,
@@ -110,18 +102,23 @@ export class MigrationSteps extends pulumi.ComponentResource {
         const fail = (what: string, problems: string[], outcome = "nothing was changed") => {
             throw new Error(`miab-migrate: ${what}; ${outcome}:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
         };
-        let cutover: pulumi.Output<string> | undefined;
-        const verificationOf = (): pulumi.Output<Verification> =>
+        // The gates are built once, on first use: when the loop reaches the steps they guard,
+        // the steps they read are built.
+        const once = <T>(make: () => T): (() => T) => {
+            let made: T | undefined;
+            return () => (made ??= make());
+        };
+        const verificationOf = once((): pulumi.Output<Verification> =>
             pulumi
                 .all([built["old-inventory"].stdout, built["new-inventory"].stdout, built["new-health"].stdout])
                 .apply(([oldOut, newOut, healthOut]) =>
                     compareInventories(parseInventory(oldOut, "old box"), parseInventory(newOut, "new box"), parseHealth(healthOut)),
-                );
+                ),
+        );
         // Checked only in the cutover phase itself: raising the TTL again later is expected.
-        const cutoverGate = (): pulumi.Output<string> => {
-            if (cutover) return cutover;
-            if (args.phase !== "cutover") return (cutover = pulumi.output(`not checked in phase ${args.phase}`));
-            cutover = pulumi.all([ttlChanged.stdout, verificationOf()]).apply(([ttlAt, verification]) => {
+        const cutoverGate = once((): pulumi.Output<string> => {
+            if (args.phase !== "cutover") return pulumi.output(`not checked in phase ${args.phase}`);
+            return pulumi.all([ttlChanged.stdout, verificationOf()]).apply(([ttlAt, verification]) => {
                 const problems = cutoverProblems({
                     now,
                     ttlChangedAt: parseTimestamp(ttlAt),
@@ -134,9 +131,8 @@ export class MigrationSteps extends pulumi.ComponentResource {
                     ? "passed: TTL wait over, verification ok"
                     : `passed: TTL wait over; ${verification.failed} failed check(s) accepted: ${args.guards.acceptFailedChecks}`;
             });
-            return cutover;
-        };
-        const decommissionGate = (): pulumi.Output<string> =>
+        });
+        const decommissionGate = once(() =>
             built["new-takeover"].stdout.apply((at) => {
                 const cutoverAt = parseTimestamp(at);
                 if (cutoverAt === undefined)
@@ -144,7 +140,8 @@ export class MigrationSteps extends pulumi.ComponentResource {
                 const problems = decommissionProblems({ now, cutoverAt: cutoverAt as Date, afterDays: args.guards.decommissionAfterDays });
                 if (problems.length > 0) fail("the decommission is refused", problems);
                 return "passed";
-            });
+            }),
+        );
 
         for (const step of args.steps) {
             const box = boxes[step.box];

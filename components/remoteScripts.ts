@@ -3,6 +3,26 @@ import * as pulumi from "@pulumi/pulumi";
 import { readScript, sha256, uploadCommand } from "../lib/scripts";
 import { asRoot } from "../lib/steps";
 
+/** How every step reaches a box: by address, as `user`, with the box's host key pinned. */
+export function sshConnection(b: {
+    host: pulumi.Input<string>;
+    port: number;
+    user: string;
+    privateKey: pulumi.Input<string>;
+    hostKey: pulumi.Input<string>;
+}): command.types.input.remote.ConnectionArgs {
+    return {
+        host: b.host,
+        user: b.user,
+        port: b.port,
+        privateKey: b.privateKey,
+        hostKey: b.hostKey,
+        // A new droplet takes a minute or two to boot: retry for about ten minutes.
+        dialErrorLimit: 40,
+        perDialTimeout: 15,
+    };
+}
+
 export interface RemoteScriptsArgs {
     /** How to reach the box: its address (never its hostname), pinned host key, user and key. */
     readonly connection: command.types.input.remote.ConnectionArgs;

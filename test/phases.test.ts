@@ -134,11 +134,23 @@ describe("the old box's inventory is checked before anything is copied", () => {
         assert.match(ev.error ?? "", /newServer.size has 1 GB: choose a larger newServer.size/);
     });
 
-    it("makes every step after the inventory wait for the check", () => {
-        const ev = evaluate(at("restore"));
-        for (const name of Object.keys(stepsOf(ev)).filter((n) => n !== "old-inventory")) {
-            assert.ok(ev.options[`migration-${name}`].dependsOn !== undefined, name);
-        }
+    it("runs no other step when the check fails: only the inventory itself is registered", () => {
+        const refused = evaluate(at("restore"), {
+            commandStdout: { "migration-old-inventory": inventory({ hostname: "mail.other.example" }) },
+        });
+        assert.deepEqual(Object.keys(stepsOf(refused)), ["old-inventory"]);
+        const passed = evaluate(at("restore"));
+        assert.deepEqual(Object.keys(stepsOf(passed)), [
+            "old-inventory",
+            "old-backup-files",
+            "old-transfer-access",
+            "new-transfer-key",
+            "new-precopy",
+            "old-freeze",
+            "new-final-copy",
+            "new-restore",
+            "new-resetup",
+        ]);
     });
 });
 
@@ -202,11 +214,11 @@ describe("freeze, restore, verify", () => {
     });
 
     it("restore moves the copy into place with the old backup key on stdin, then re-runs setup", () => {
-        const ev = evaluate(at("restore"));
+        const ev = evaluate(at("restore"), { commandStdout: { "migration-old-backup-files": "QkFDS1VQIEZJTEVT" } });
         const s = stepsOf(ev);
         assert.equal(s["new-restore"].inputs.create, "/root/miab-migrate/restore.sh apply --staging /home/miab-migrate-staging/user-data");
         assert.equal(s["new-restore"].inputs.delete, "/root/miab-migrate/restore.sh undo --staging /home/miab-migrate-staging/user-data");
-        assert.equal(s["new-restore"].inputs.stdin, s["old-backup-files"] && "line1\nMail-in-a-Box v75 is installed");
+        assert.equal(s["new-restore"].inputs.stdin, "QkFDS1VQIEZJTEVT", "the old box's backup files, as backup-files.sh printed them");
         assert.ok(ev.secretInputs["migration-new-restore"].includes("stdin"));
         assert.deepEqual(ev.options["migration-new-restore"].dependsOn.slice(-2), ["migration-new-final-copy", "miab-install"]);
         assert.equal(s["new-resetup"].inputs.create, one(ev, "miab-install").inputs.create);

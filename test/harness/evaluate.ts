@@ -24,8 +24,20 @@ interface Input {
     sizeDiskGb: number;
 }
 
-/** The default time recorded by timestamp commands: long enough ago for every wait. */
 const LONG_AGO = "2026-01-01T00:00:00Z";
+
+/** What a command prints unless the test says otherwise: a box that passes every check. */
+function defaultStdout(type: string, name: string, input: Input): string {
+    // Timestamps (the recorded TTL change, the cutover time): long enough ago for every wait.
+    if (type === "command:local:Command" || name.endsWith("-takeover")) return `${LONG_AGO}\n`;
+    if (name.endsWith("-health")) return JSON.stringify(MOCK_HEALTH);
+    if (name.endsWith("-monitor")) return JSON.stringify({ certificate: { issuer: "CN = mock" }, backup: { verified: true }, queue: 0 });
+    if (name.endsWith("-inventory")) {
+        const dns = input.config.dns as { dkim?: string } | undefined;
+        return JSON.stringify(mockInventory(input.config.hostname as string, normalizeDkim(dns?.dkim ?? "")));
+    }
+    return "line1\nMail-in-a-Box v75 is installed";
+}
 
 /** Pulumi's marker for a secret value on the wire. */
 const SECRET_SIG = "4dabf18193072939515e22adb298388d";
@@ -80,19 +92,8 @@ async function main(): Promise<void> {
                     Object.assign(state, { privateKeyOpenssh: MOCK.hostKeyPrivate, publicKeyOpenssh: `${MOCK.hostKeyPublic}\n` });
                 }
                 if (args.type === "random:index/randomPassword:RandomPassword") state.result = MOCK.password;
-                if (args.type === "command:local:Command" || args.name.endsWith("-takeover")) {
-                    if (!input.preview) Object.assign(state, { stdout: input.commandStdout[args.name] ?? `${LONG_AGO}\n`, stderr: "" });
-                } else if (args.type === "command:remote:Command") {
-                    const dns = JSON.parse(config[`${project}:dns`] ?? "{}") as { dkim?: string };
-                    const stdout =
-                        input.commandStdout[args.name] ??
-                        (args.name.endsWith("-health")
-                            ? JSON.stringify(MOCK_HEALTH)
-                            : args.name.endsWith("-monitor")
-                              ? JSON.stringify({ certificate: { issuer: "CN = mock" }, backup: { verified: true }, queue: 0 })
-                              : args.name.endsWith("-inventory")
-                                ? JSON.stringify(mockInventory(input.config.hostname as string, normalizeDkim(dns.dkim ?? "")))
-                                : "line1\nMail-in-a-Box v75 is installed");
+                if (args.type === "command:local:Command" || args.type === "command:remote:Command") {
+                    const stdout = input.commandStdout[args.name] ?? defaultStdout(args.type, args.name, input);
                     // A command that runs in this update has no output during its preview.
                     if (!input.preview) Object.assign(state, { stdout, stderr: "" });
                 }
