@@ -8,8 +8,9 @@
 # `open` when it is undone (phase set back before freeze).
 #
 # Usage:
-#   freeze.sh close --ssh-port PORT   firewall (ufw): only PORT/tcp open; stop Postfix and
-#                                     Dovecot so the mail store stays still for the copy
+#   freeze.sh close --ssh-port PORT   firewall (ufw): of the ports opened with `ufw allow`
+#                                     only PORT/tcp stays open; stop Postfix and Dovecot so
+#                                     the mail store stays still for the copy
 #   freeze.sh open                    firewall and services back as they were before close
 #   freeze.sh status                  prints "frozen" or "serving"
 #
@@ -48,6 +49,54 @@ save_state() {
   log "saved the firewall rules and running services ($(paste -sd' ' "$STATE/services")) to $STATE"
 }
 
+# Rewrites ufw's rule file $1 (if there is one) with only "allow $2/tcp" among its user
+# rules, as `ufw allow $2/tcp` writes it ($3: the input chain, $4: "any address" in the
+# file's family). The file is replaced in one rename, with ufw's mode.
+freeze_rule_file() {
+  local file=$1 port=$2 chain=$3 any=$4
+  local tuple="### tuple ### allow tcp $port $any any $any in"
+  [ -f "$file" ] || return 0
+  (
+    umask 027
+    awk -v tuple="$tuple" -v rule="-A $chain -p tcp --dport $port -j ACCEPT" '
+      /^### RULES ###$/ { print; print ""; print tuple; print rule; print ""; skip = 1; next }
+      /^### END RULES ###$/ { skip = 0 }
+      !skip' "$file" >"$file.miab-migrate"
+  )
+  if [ "$(grep -c '^### tuple ###' "$file.miab-migrate")" -ne 1 ] || ! grep -qxF "$tuple" "$file.miab-migrate"; then
+    rm -f "$file.miab-migrate"
+    die 3 "$file is not in the format ufw writes (no '### RULES ###' section): close the firewall by hand (ufw reset; ufw allow $port/tcp; ufw enable), then run again"
+  fi
+  mv "$file.miab-migrate" "$file"
+}
+
+policy_is() { grep -q "^$1=\"$2\"" /etc/default/ufw; }
+
+# ufw is enabled and its chains are loaded.
+ufw_running() { grep -q '^ENABLED=yes' /etc/ufw/ufw.conf && iptables -n -L ufw-user-input >/dev/null 2>&1; }
+
+# Mail-in-a-Box opens its ports with `ufw allow`: those user rules become only SSH, in
+# ufw's files (so a reboot or `ufw reload` keeps the box closed) and in the running
+# firewall at once. A running firewall is changed the way ufw itself loads user rules
+# (iptables-restore -n of the same file), which replaces the user chains in one step:
+# no moment with the firewall open, as `ufw reset` would have. ufw's before/after rules
+# (established connections, ICMP, DHCP) stay as they are.
+close_firewall() {
+  local port=$1
+  [ -f /etc/ufw/user.rules ] || die 3 "/etc/ufw/user.rules is missing: reinstall ufw (apt-get install --reinstall ufw), then run again"
+  freeze_rule_file /etc/ufw/user.rules "$port" ufw-user-input 0.0.0.0/0
+  freeze_rule_file /etc/ufw/user6.rules "$port" ufw6-user-input ::/0
+  policy_is DEFAULT_INPUT_POLICY DROP || policy_is DEFAULT_INPUT_POLICY REJECT || ufw default deny incoming >/dev/null
+  policy_is DEFAULT_OUTPUT_POLICY ACCEPT || ufw default allow outgoing >/dev/null
+  if ufw_running; then
+    iptables-restore -n </etc/ufw/user.rules
+    if grep -q '^IPV6=yes' /etc/default/ufw && [ -f /etc/ufw/user6.rules ]; then ip6tables-restore -n </etc/ufw/user6.rules; fi
+  else
+    ufw --force enable >/dev/null
+  fi
+  log "firewall: only $port/tcp (SSH) open"
+}
+
 close() {
   local port=$1 s
   command -v ufw >/dev/null || die 3 "ufw is not installed; Mail-in-a-Box installs it unless DISABLE_FIREWALL was set: install ufw, then run again"
@@ -56,17 +105,7 @@ close() {
   else
     save_state
   fi
-  if [ ! -e "$STATE/firewall-closed" ]; then
-    # `ufw reset` also puts back the default before/after rules and leaves copies of the
-    # old ones beside them: `open` puts the whole saved /etc/ufw back.
-    ufw --force reset >/dev/null
-    ufw default deny incoming >/dev/null
-    ufw default allow outgoing >/dev/null
-    ufw allow "$port/tcp" >/dev/null
-    ufw --force enable >/dev/null
-    touch "$STATE/firewall-closed"
-  fi
-  log "firewall: only $port/tcp (SSH) open"
+  close_firewall "$port"
   for s in "${SERVICES[@]}"; do
     if systemctl is-active --quiet "$s"; then systemctl stop "$s"; fi
   done

@@ -9,9 +9,9 @@
 #
 # Usage:
 #   restore.sh apply --staging DIR [--from-backup ENC] < backup-files
-#       stops the mail services, moves this box's fresh storage root aside and the copy in
-#       DIR into its place, installs the old box's backup key and settings, starts the
-#       services again. With --from-backup (`transfer: backup`), DIR is first made by
+#       moves this box's fresh storage root aside and the copy in DIR into its place,
+#       installs the old box's backup key and settings, and has the running services
+#       reload, so that they use the moved-in data. With --from-backup (`transfer: backup`), DIR is first made by
 #       restoring the old box's encrypted Mail-in-a-Box backups in ENC with duplicity,
 #       decrypted with the first line of its secret_key.txt (as management/backup.py does)
 #   restore.sh undo --staging DIR
@@ -21,7 +21,8 @@
 #         had one, custom.yaml: its backup/ directory, which its backups do not contain
 #         (Mail-in-a-Box #2225). Never an argument: the key decrypts every backup.
 # Changes: the storage root (renames only: nothing is copied or deleted), its backup/,
-#          <parent of storage root>/miab-migrate-fresh-install, the services in SERVICES.
+#          <parent of storage root>/miab-migrate-fresh-install; the running services in
+#          SERVICES are reloaded (postgrey restarted).
 # The moves are renames on one file system, so both directions take a moment whatever the
 # size, and Mail-in-a-Box #1071 (a restore into a non-empty ssl/ fails) cannot happen: the
 # fresh ssl/ leaves with the fresh tree. An interrupted run is finished by running it
@@ -46,26 +47,23 @@ die() {
 
 log() { printf 'restore: %s\n' "$*"; }
 
-stop_services() {
+# The new box takes no mail before the cutover (DNS and the old box's relay point at it
+# only then), so its services keep running while the storage root is renamed: nothing of
+# value is in the fresh tree. Then each running service is made to open its files in the
+# tree now in place: Postfix, Dovecot, nginx and PHP are reloaded (their worker processes
+# restart, and Dovecot's auth and Postfix's lookups reopen users.sqlite); postgrey, which
+# keeps its database open, is restarted.
+reopen_files() {
   local s
-  (umask 077 && mkdir -p "$STATE")
-  if [ ! -e "$STATE/services" ]; then
-    for s in "${SERVICES[@]}"; do
-      if systemctl is-active --quiet "$s"; then echo "$s"; fi
-    done >"$STATE/services.tmp"
-    mv "$STATE/services.tmp" "$STATE/services"
-  fi
-  while IFS= read -r s; do systemctl stop "$s"; done <"$STATE/services"
-  log "stopped: $(paste -sd' ' "$STATE/services")"
-}
-
-start_services() {
-  local s
-  while IFS= read -r s; do
-    systemctl start "$s" || die 3 "$s did not start; see: journalctl -u $s"
-  done <"$STATE/services"
-  log "started: $(paste -sd' ' "$STATE/services")"
-  rm -f "$STATE/services"
+  for s in "${SERVICES[@]}"; do
+    systemctl is-active --quiet "$s" || continue
+    if [ "$s" = postgrey ]; then
+      systemctl restart "$s" || die 3 "$s did not restart; see: journalctl -u $s"
+    else
+      systemctl reload "$s" || die 3 "$s did not reload; see: journalctl -u $s"
+    fi
+    log "$s now uses $ROOT"
+  done
 }
 
 # The old box's backup/ files from stdin, checked, into the directory $1.
@@ -120,7 +118,7 @@ apply() {
   fi
   [ -f "$STATE/restored" ] || [ -f "$staging/mail/users.sqlite" ] ||
     die 3 "$staging holds no copy of the old box (no mail/users.sqlite): run the transfer first"
-  stop_services
+  (umask 077 && mkdir -p "$STATE")
   if [ ! -f "$STATE/restored" ]; then
     if [ -e "$ROOT" ] && [ ! -e "$FRESH" ]; then mv "$ROOT" "$FRESH"; fi
     if [ -e "$staging" ] && [ ! -e "$ROOT" ]; then mv "$staging" "$ROOT"; fi
@@ -131,7 +129,7 @@ apply() {
     log "already restored"
   fi
   install_backup_files "$input/files" "$ROOT/backup"
-  start_services
+  reopen_files
 }
 
 undo() {
@@ -140,12 +138,11 @@ undo() {
     log "not restored; nothing to do"
     return 0
   fi
-  stop_services
   if [ -e "$ROOT" ] && [ ! -e "$staging" ]; then mv "$ROOT" "$staging"; fi
   if [ -e "$FRESH" ] && [ ! -e "$ROOT" ]; then mv "$FRESH" "$ROOT"; fi
   rm -f "$STATE/restored"
   log "the old box's copy is back in $staging; this box's fresh install is $ROOT again"
-  start_services
+  reopen_files
 }
 
 main() {

@@ -106,24 +106,27 @@ progress() {
   done
 }
 
-run_rsync() {
-  local rc=0
-  rsync "$@" -e "$(ssh_command)" 2>&1 | progress || rc=$?
-  [ "${PIPESTATUS[0]}" -eq 0 ] && [ $rc -eq 0 ] && return 0
-  die 5 "rsync failed (see above); run the step again to resume"
-}
-
+# Exits 4 with SSH's reason when the transfer key cannot reach the old box.
 check_reachable() {
   local out
   out=$(rsync -d --list-only -e "$(ssh_command)" "root@$OLD:$SOURCE_ROOT/" 2>&1) ||
     die 4 "the old box $OLD:$PORT refused the transfer key or cannot be reached: $out"
 }
 
+# rsync with the transfer key; its output goes through progress(). Whether the old box
+# can be reached is asked only when rsync fails, so that a copy costs one connection.
+run_rsync() {
+  local rc=0
+  rsync "$@" -e "$(ssh_command)" 2>&1 | progress || rc=$?
+  [ $rc -ne 0 ] || return 0
+  check_reachable
+  die 5 "rsync failed (see above); run the step again to resume"
+}
+
 pull() {
   need --source-root "$SOURCE_ROOT"
   need --dest "$DEST"
   ready
-  check_reachable
   mkdir -p "$DEST"
   log "copying root@$OLD:$SOURCE_ROOT/ to $DEST/"
   run_rsync -aHAX --delete --partial-dir=.rsync-partial --exclude=/backup/ --info=progress2,stats2 \
@@ -135,7 +138,6 @@ pull_backups() {
   need --source-root "$SOURCE_ROOT"
   need --dest "$DEST"
   ready
-  check_reachable
   mkdir -p "$DEST"
   log "copying the encrypted backups root@$OLD:$SOURCE_ROOT/backup/encrypted/ to $DEST/"
   run_rsync -a --delete --partial-dir=.rsync-partial --info=progress2,stats2 "root@$OLD:$SOURCE_ROOT/backup/encrypted/" "$DEST/"
@@ -149,8 +151,10 @@ message_keys() {
 
 remote_files() {
   rsync -r --list-only -e "$(ssh_command)" "root@$OLD:$SOURCE_ROOT/mail/mailboxes/" |
-    sed -nE 's/^-[^ ]* +[^ ]+ +[^ ]+ +[^ ]+ //p' ||
+    sed -nE 's/^-[^ ]* +[^ ]+ +[^ ]+ +[^ ]+ //p' || {
+    check_reachable
     die 4 "could not list the old box's mailboxes"
+  }
 }
 
 local_files() {
@@ -172,7 +176,6 @@ merge() {
   need --source-root "$SOURCE_ROOT"
   need --storage-root "$STORAGE_ROOT"
   ready
-  check_reachable
   work=$(mktemp -d)
   # shellcheck disable=SC2064 # the directory is known now
   trap "rm -rf '$work'" EXIT

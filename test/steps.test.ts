@@ -146,6 +146,19 @@ describe("remote steps on test hosts", { concurrency: false }, () => {
         assert.equal(newBox.exec("cat", "/root/miab-migrate/transfer/id_ed25519"), key);
     });
 
+    it("pull stops with exit 4 when the old box does not show the pinned host key, and copies nothing", () => {
+        const key = readFileSync(transferKey, "utf8");
+        newBox.step(steps.transferSetup({ ...oldAddress(), hostKey: `${newBox.hostKey()} root@not-the-old-box` }), key);
+        const r = newBox.ssh(steps.pull(oldAddress(), SR));
+        newBox.step(steps.transferSetup(oldAddress()), key);
+        assert.equal(r.status, 4);
+        assert.match(
+            r.stderr,
+            /^transfer: error: the old box 198\.18\.0\.40:22 refused the transfer key or cannot be reached: [^]*\nHost key verification failed\.\r?\n/,
+        );
+        assert.equal(newBox.exec("bash", "-c", `ls ${STAGING_DIR}/user-data 2>/dev/null | wc -l`), "0\n");
+    });
+
     it("the gate lets the transfer key run only the transfer's rsync", () => {
         const viaKey = (cmd: string) =>
             newBox.ssh(
@@ -192,13 +205,45 @@ describe("remote steps on test hosts", { concurrency: false }, () => {
         ufwBefore = oldBox.exec("ufw", "status", "verbose");
         for (let i = 0; i < 2; i++) oldBox.step(steps.freeze(22));
         assert.equal(oldBox.step("/root/miab-migrate/freeze.sh status").stdout, "frozen\n");
-        assert.match(
-            oldBox.exec("ufw", "status"),
-            /^Status: active\n\nTo +Action +From\n-+ +-+ +-+\n22\/tcp +ALLOW +Anywhere +\n22\/tcp \(v6\) +ALLOW +Anywhere \(v6\) +\n\n$/,
+        const onlySsh =
+            /^Status: active\n\nTo +Action +From\n-+ +-+ +-+\n22\/tcp +ALLOW +Anywhere +\n22\/tcp \(v6\) +ALLOW +Anywhere \(v6\) +\n\n$/;
+        assert.match(oldBox.exec("ufw", "status"), onlySsh);
+        // The running firewall is the one in ufw's files: a reboot (or `ufw reload`) keeps it closed.
+        const running = () => oldBox.exec("bash", "-c", "iptables -S ufw-user-input; ip6tables -S ufw6-user-input");
+        const loaded = running();
+        assert.equal(
+            loaded,
+            "-N ufw-user-input\n-A ufw-user-input -p tcp -m tcp --dport 22 -j ACCEPT\n-N ufw6-user-input\n-A ufw6-user-input -p tcp -m tcp --dport 22 -j ACCEPT\n",
         );
+        oldBox.exec("ufw", "reload");
+        assert.equal(running(), loaded);
+        assert.match(oldBox.exec("ufw", "status"), onlySsh);
         assert.equal(oldBox.ssh("systemctl is-active postfix dovecot").stdout, "inactive\ninactive\n");
         assert.equal(await answers(oldBox.address, 25), false, "SMTP must not answer (a closed port, never a 5xx)");
         assert.equal(await answers(oldBox.address, 143), false);
+    });
+
+    it("freeze refuses a ufw rule file without ufw's RULES section, and leaves it as it was", () => {
+        const rules = "/etc/ufw/user.rules";
+        const good = oldBox.exec("cat", rules);
+        // As a box that takes mail has it, without the line that starts ufw's user rules.
+        const odd = good
+            .replace("### RULES ###\n", "")
+            .replace(
+                "### END RULES ###",
+                "### tuple ### allow tcp 25 0.0.0.0/0 any 0.0.0.0/0 in\n-A ufw-user-input -p tcp --dport 25 -j ACCEPT\n\n### END RULES ###",
+            );
+        oldBox.exec("bash", "-c", `cat > ${rules} <<'EOF'\n${odd}EOF`);
+        const r = oldBox.ssh(steps.freeze(22));
+        const after = oldBox.exec("cat", rules);
+        oldBox.exec("bash", "-c", `cat > ${rules} <<'EOF'\n${good}EOF`);
+        assert.equal(r.status, 3);
+        assert.match(
+            r.stderr,
+            /^freeze: error: \/etc\/ufw\/user\.rules is not in the format ufw writes \(no '### RULES ###' section\): close the firewall by hand \(ufw reset; ufw allow 22\/tcp; ufw enable\), then run again\n$/,
+        );
+        assert.equal(after, odd);
+        assert.equal(oldBox.exec("ls", "/etc/ufw").includes("miab-migrate"), false);
     });
 
     it("the final pull moves only what changed since the pre-copy", () => {
@@ -226,6 +271,9 @@ describe("remote steps on test hosts", { concurrency: false }, () => {
         assert.equal(newBox.exec("stat", "-c", "%a", `${SR}/backup/secret_key.txt`), "600\n");
         assert.equal(newBox.exec("systemctl", "is-active", "postfix", "dovecot"), "active\nactive\n");
         const u = corpus.users[0];
+        // The running Postfix and Dovecot were reloaded: they look users up in the moved-in users.sqlite.
+        const rcpt = async () => (await smtpSend(newBox.address, "bob@sender.test", [u.email])).recipients[u.email];
+        assert.equal(await rcpt(), 250);
         assert.equal(
             await imapCount(newBox.address, u.email, u.password),
             corpus.messages.filter((m) => m.user === u.email && m.folder === "").length + 1,
@@ -235,6 +283,7 @@ describe("remote steps on test hosts", { concurrency: false }, () => {
         assert.equal(sha(readFileSync(lab.file("snew", "home", "user-data", "mail", "users.sqlite"))), freshUsers);
         assert.equal(readdirSync(lab.file("snew", "home")).sort().join(" "), "miab-migrate-staging user-data");
         await assert.rejects(imapCount(newBox.address, u.email, u.password), /IMAP login failed/);
+        assert.equal(await rcpt(), 554, "the fresh install does not know the old box's domains: relay access denied");
         newBox.step(steps.restore(), backupFiles);
     });
 

@@ -63,7 +63,8 @@ export interface SmtpResult {
     readonly data?: number;
 }
 
-export async function smtpSend(host: string, from: string, to: string[], message: string): Promise<SmtpResult> {
+/** Sends `message` over SMTP; without one, only asks whether each recipient is taken. */
+export async function smtpSend(host: string, from: string, to: string[], message?: string): Promise<SmtpResult> {
     const c = await Conversation.open(host, 25);
     const code = async () => Number((await c.reply(smtpComplete)).slice(0, 3));
     try {
@@ -77,7 +78,10 @@ export async function smtpSend(host: string, from: string, to: string[], message
             c.send(`RCPT TO:<${r}>`);
             recipients[r] = await code();
         }
-        if (!Object.values(recipients).some((x) => x < 300)) return { recipients };
+        if (message === undefined || !Object.values(recipients).some((x) => x < 300)) {
+            c.send("QUIT");
+            return { recipients };
+        }
         c.send("DATA");
         await code();
         c.send(`${message.replace(/\r?\n/g, "\r\n").replace(/^\./gm, "..")}\r\n.`);

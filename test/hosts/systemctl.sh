@@ -3,10 +3,10 @@
 # systemctl.sh: a stand-in for systemctl inside a test host (test/hosts/testhost.sh), where
 # systemd does not run. Installed there as /usr/local/sbin/systemctl. It knows the units
 # the migration scripts drive, postfix and dovecot, and answers like systemctl for any
-# other: is-active prints "inactive" and exits 3, start/stop/restart fail with exit 5.
+# other: is-active prints "inactive" and exits 3, start/stop/restart/reload fail with exit 5.
 # Whether a unit is enabled is a file in /etc/systemctl-standin/enabled/ (the host's /etc).
 #
-# Usage: systemctl start|stop|restart|is-active|is-enabled|enable|disable [--quiet] UNIT...
+# Usage: systemctl start|stop|restart|reload|is-active|is-enabled|enable|disable [--quiet] UNIT...
 
 set -euo pipefail
 
@@ -16,6 +16,14 @@ is_active() {
     dovecot) [ -s /run/dovecot/master.pid ] && kill -0 "$(cat /run/dovecot/master.pid)" 2>/dev/null ;;
     *) return 3 ;;
   esac
+}
+
+# Process $1 has not exited. A zombie has: systemd reaps a stopped daemon at once, the
+# init of the machine the tests run on can leave it unreaped for a second or more.
+exists() {
+  local stat
+  stat=$(ps -o stat= -p "$1") || return 1
+  [[ $stat != Z* ]]
 }
 
 # Daemons keep none of the caller's descriptors: an SSH session would wait for them.
@@ -35,10 +43,24 @@ stop() {
         local pid
         pid=$(cat /run/dovecot/master.pid)
         kill "$pid"
-        while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+        while exists "$pid"; do sleep 0.05; done
       fi
       ;;
     *) unknown "$1" ;;
+  esac
+}
+
+# As Debian's units do it (ExecReload): the daemons' processes restart with their files
+# opened again. Like systemctl, a unit that is not running cannot be reloaded.
+reload() {
+  known "$1" || unknown "$1"
+  is_active "$1" || {
+    echo "$1.service is not active, cannot reload." >&2
+    exit 1
+  }
+  case $1 in
+    postfix) postfix reload </dev/null >/dev/null 2>&1 ;;
+    dovecot) doveadm reload ;;
   esac
 }
 
@@ -84,6 +106,7 @@ main() {
         ;;
       start) start "$unit" ;;
       stop) stop "$unit" ;;
+      reload) reload "$unit" ;;
       restart)
         stop "$unit"
         start "$unit"

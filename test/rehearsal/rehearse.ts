@@ -88,6 +88,9 @@ export function accountMessages(expected: readonly Expected[], found: ReadonlyMa
     return { missing, duplicated, found: count };
 }
 
+/** Work done while a step runs; `running` says whether it still does. */
+type Alongside = (running: () => boolean) => Promise<void>;
+
 export class Rehearsal {
     readonly lab = new Lab();
     readonly report: Report = {
@@ -187,15 +190,22 @@ export class Rehearsal {
         }
     }
 
-    /** Runs a step's create as the program does; twice, as the idempotence check. */
-    private create(step: PlannedStep) {
+    /**
+     * Runs a step's create as the program does; twice, as the idempotence check. `alongside`
+     * runs while the first run is in flight and is told whether it still is.
+     */
+    private async create(step: PlannedStep, alongside?: Alongside) {
         if (step.name === "new-resetup") {
             this.neu.step("systemctl restart postfix dovecot");
             return;
         }
         // The test hosts have no IPv6 address; only the install step, stood in here, uses it.
         const cmd = step.create({ newIpv4: this.neu.address, newIpv6: "::1" });
-        const first = this.box(step).step(cmd, this.stdin(step));
+        let running = true;
+        const run = this.box(step).sshAsync(cmd, this.stdin(step));
+        const [first] = await Promise.all([run.done.finally(() => (running = false)), alongside?.(() => running)]);
+        if (first.status !== 0)
+            throw new Error(`${step.name} on ${this.box(step).spec.name} exited ${first.status}:\n${first.stdout}\n${first.stderr}`);
         this.outputs[step.name] = first.stdout;
         const second = this.box(step).ssh(cmd, this.stdin(step));
         if (second.status !== 0) throw new Error(`${step.name} failed when run a second time: ${second.stderr}`);
@@ -206,15 +216,18 @@ export class Rehearsal {
         if (step.delete) this.box(step).step(step.delete);
     }
 
-    /** Moves to `phase` the way `pulumi up` does: new steps in plan order, then the leaving ones undone, latest first. */
-    async goTo(phase: Phase, during?: Partial<Record<string, () => Promise<void>>>) {
+    /**
+     * Moves to `phase` the way `pulumi up` does: new steps in plan order, then the leaving
+     * ones undone, latest first. `before` runs right before a step, `alongside` while it runs.
+     */
+    async goTo(phase: Phase, hooks: { before?: Record<string, () => Promise<void>>; alongside?: Record<string, Alongside> } = {}) {
         const target = activeSteps(this.plan, phase).map((s) => s.name);
         for (const step of this.plan) {
             if (!target.includes(step.name)) continue;
             const stale = step.everyPhase && this.triggers[step.name] !== readTrigger(phase);
             if (!this.applied.includes(step.name) || stale) {
-                await during?.[step.name]?.();
-                this.create(step);
+                await hooks.before?.[step.name]?.();
+                await this.create(step, hooks.alongside?.[step.name]);
                 if (!this.applied.includes(step.name)) this.applied.push(step.name);
                 if (step.everyPhase) this.triggers[step.name] = readTrigger(phase);
             }
@@ -297,8 +310,20 @@ export class Rehearsal {
 
         // provision: mail keeps arriving on the old box while the pre-copy runs.
         await this.goTo("provision", {
-            "new-precopy": async () => {
-                for (let i = 0; i < 3; i++) await this.send(this.old.address, u1, "before the pre-copy");
+            alongside: {
+                "new-precopy": async (running) => {
+                    const codes: (number | "closed")[] = [];
+                    let whileRunning = 0;
+                    for (let i = 0; i < 3; i++) {
+                        codes.push(await this.send(this.old.address, u1, "during the pre-copy"));
+                        if (running()) whileRunning++;
+                    }
+                    this.scenario(
+                        "mail keeps arriving on the old box during the pre-copy",
+                        codes.every((c) => c === 250) && whileRunning > 0,
+                        `SMTP to the old box: ${codes.join(", ")}; ${whileRunning} of them accepted while the pre-copy ran`,
+                    );
+                },
             },
         });
         for (let i = 0; i < 3; i++) await this.send(this.old.address, u2, "after the pre-copy");
@@ -307,21 +332,23 @@ export class Rehearsal {
         // freeze: senders meet a closed port; the final copy is interrupted once and re-run.
         const freezeStart = Date.now();
         await this.goTo("freeze", {
-            "new-final-copy": async () => {
-                const during = await this.send(this.old.address, u1, "during the freeze");
-                this.scenario(
-                    "senders during the freeze meet a closed port or a 4xx",
-                    during === "closed" || (typeof during === "number" && during < 500),
-                    `got ${during}`,
-                );
-                const run = this.neu.sshAsync(steps.pull({ ipv4: this.old.address, sshPort: 22, hostKey: this.old.hostKey() }, SR));
-                setTimeout(() => run.child.kill("SIGKILL"), 150);
-                const r = await run.done;
-                this.scenario(
-                    "the final copy killed half-way",
-                    r.status !== 0,
-                    `the interrupted run exited ${r.status}; the step re-runs it next`,
-                );
+            before: {
+                "new-final-copy": async () => {
+                    const during = await this.send(this.old.address, u1, "during the freeze");
+                    this.scenario(
+                        "senders during the freeze meet a closed port or a 4xx",
+                        during === "closed" || (typeof during === "number" && during < 500),
+                        `got ${during}`,
+                    );
+                    const run = this.neu.sshAsync(steps.pull({ ipv4: this.old.address, sshPort: 22, hostKey: this.old.hostKey() }, SR));
+                    setTimeout(() => run.child.kill("SIGKILL"), 150);
+                    const r = await run.done;
+                    this.scenario(
+                        "the final copy killed half-way",
+                        r.status !== 0,
+                        `the interrupted run exited ${r.status}; the step re-runs it next`,
+                    );
+                },
             },
         });
         await this.goTo("restore");
