@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { AdoptionError, type ExistingRecord, unadoptedRecords } from "../lib/adoption";
 import type { DomainConfig } from "../lib/config";
 import type { PlannedRecord } from "../lib/records";
+import { txtContent } from "../lib/txt";
 import { isWithin } from "../lib/validate";
 
 export interface MailDnsArgs {
@@ -102,7 +103,7 @@ export class MailDns extends pulumi.ComponentResource {
                     // DNS-only: mail, Let's Encrypt and SSH need the box's real address (Mail-in-a-Box #1235).
                     proxied: false,
                     comment: args.marker,
-                    ...(r.type === "SRV" ? { data: r.srv } : { content }),
+                    ...(r.type === "SRV" ? { data: r.srv } : { content: r.type === "TXT" ? txtContent(r.content ?? "") : content }),
                     ...(r.priority !== undefined ? { priority: r.priority } : {}),
                 },
                 { parent: this, ...(adopt ? { import: adopt } : {}) },

@@ -310,7 +310,8 @@ export function parseConfig(raw: RawConfig): MigrationConfig {
         custom.push({
             name,
             type: type as CustomRecordType,
-            content,
+            // TXT text written as a zone file writes it ("part1" "part2") is the text itself.
+            content: type === "TXT" && content.startsWith('"') ? joinQuotedStrings(content) : content,
             priority: type === "MX" ? int(o.priority, `${key}.priority`, 10, 0, 65535, "") : undefined,
         });
     });

@@ -14,13 +14,14 @@
 #   freeze.sh open                    firewall and services back as they were before close
 #   freeze.sh status                  prints "frozen" or "serving"
 #
-# Changes: ufw's rules and policy (/etc/ufw and /etc/default/ufw, saved first), the
-#          postfix and dovecot services.
+# Changes: ufw's user rules and policy (/etc/ufw/user*.rules and /etc/default/ufw; all of
+#          /etc/ufw saved first), the postfix and dovecot services.
 # State:   /root/miab-migrate/freeze/ holds what `open` puts back: a copy of /etc/ufw and
 #          /etc/default/ufw, and the services that were running. It is written before anything
 #          changes and removed only after everything is back: an interrupted run is
 #          finished by running the same command again; running it twice changes nothing.
-# Exit codes: 2 usage, 3 system (ufw missing, a service does not start).
+# Exit codes: 2 usage, 3 system (ufw missing, its rule files not as ufw writes them, a
+#             service does not start).
 
 set -euo pipefail
 

@@ -11,9 +11,10 @@
 #   restore.sh apply --staging DIR [--from-backup ENC] < backup-files
 #       moves this box's fresh storage root aside and the copy in DIR into its place,
 #       installs the old box's backup key and settings, and has the running services
-#       reload, so that they use the moved-in data. With --from-backup (`transfer: backup`), DIR is first made by
-#       restoring the old box's encrypted Mail-in-a-Box backups in ENC with duplicity,
-#       decrypted with the first line of its secret_key.txt (as management/backup.py does)
+#       reload, so that they use the moved-in data. With --from-backup (`transfer:
+#       backup`), DIR is first made by restoring the old box's encrypted Mail-in-a-Box
+#       backups in ENC with duplicity, decrypted with the first line of its secret_key.txt
+#       (as management/backup.py does)
 #   restore.sh undo --staging DIR
 #       the reverse: the copy goes back to DIR and the fresh storage root into place
 #

@@ -81,6 +81,19 @@ describe("parseConfig accepts a valid configuration", () => {
         assert.equal(parseConfig(set("dns.dkim", file)).dns.dkim, DKIM);
     });
 
+    it("reads custom TXT content written as zone-file strings as the text it stands for", () => {
+        const c = parseConfig(
+            set("dns.custom", [
+                { name: "x.example.com", type: "TXT", content: '"google-site-verification=" "abc"' },
+                { name: "y.example.com", type: "TXT", content: 'say "hi"' },
+            ]),
+        );
+        assert.deepEqual(
+            c.dns.custom.map((r) => r.content),
+            ["google-site-verification=abc", 'say "hi"'],
+        );
+    });
+
     it("reports every problem at once", () => {
         const p = problems({ ...set("dns.ttl", 30), phase: "later", hasSshPrivateKey: false } as RawConfig);
         assert.equal(
