@@ -77,10 +77,13 @@ ssh_command() {
 }
 
 setup() {
-  [[ $HOST_KEY =~ ^(ssh-ed25519|ecdsa-sha2-nistp256|ssh-rsa)\ [A-Za-z0-9+/]+=*$ ]] ||
+  [[ $HOST_KEY =~ ^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa)\ [A-Za-z0-9+/]+=*$ ]] ||
     die 2 "--old-host-key must be the old box's public host key (\"ssh-ed25519 AAAA...\")"
   (umask 077 && mkdir -p "$DIR" && cat >"$KEY.tmp")
-  grep -q 'BEGIN OPENSSH PRIVATE KEY' "$KEY.tmp" || die 2 "stdin must be the transfer key (OpenSSH private key)"
+  grep -q 'BEGIN OPENSSH PRIVATE KEY' "$KEY.tmp" || {
+    rm -f "$KEY.tmp"
+    die 2 "stdin must be the transfer key (OpenSSH private key)"
+  }
   mv -f "$KEY.tmp" "$KEY"
   if [ "$PORT" = 22 ]; then echo "$OLD $HOST_KEY"; else echo "[$OLD]:$PORT $HOST_KEY"; fi >"$KNOWN"
   chmod 0600 "$KNOWN"

@@ -146,6 +146,33 @@ describe("remote steps on test hosts", { concurrency: false }, () => {
         assert.equal(newBox.exec("cat", "/root/miab-migrate/transfer/id_ed25519"), key);
     });
 
+    it("transfer setup refuses a host key or a transfer key that is not one, and keeps what was installed", () => {
+        const key = readFileSync(transferKey, "utf8");
+        const before = newBox.exec("cat", "/root/miab-migrate/transfer/known_hosts", "/root/miab-migrate/transfer/id_ed25519");
+        const badHostKey = newBox.ssh(steps.transferSetup({ ...oldAddress(), hostKey: "ssh-dss AAAAB3NzaC1kc3M" }), key);
+        assert.equal(badHostKey.status, 2);
+        assert.equal(badHostKey.stderr, 'transfer: error: --old-host-key must be the old box\'s public host key ("ssh-ed25519 AAAA...")\n');
+        const badKey = newBox.ssh(steps.transferSetup(oldAddress()), "not a key\n");
+        assert.equal(badKey.status, 2);
+        assert.equal(badKey.stderr, "transfer: error: stdin must be the transfer key (OpenSSH private key)\n");
+        assert.equal(newBox.exec("ls", "/root/miab-migrate/transfer"), "id_ed25519\nknown_hosts\n");
+        assert.equal(newBox.exec("cat", "/root/miab-migrate/transfer/known_hosts", "/root/miab-migrate/transfer/id_ed25519"), before);
+        // Every key type the configuration accepts is accepted here too.
+        const ecdsa384 = spawnSync(
+            "bash",
+            ["-c", `d=$(mktemp -d) && ssh-keygen -q -t ecdsa -b 384 -N '' -f $d/k && cat $d/k.pub && rm -rf $d`],
+            {
+                encoding: "utf8",
+            },
+        ).stdout.trim();
+        newBox.step(steps.transferSetup({ ...oldAddress(), hostKey: ecdsa384 }), key);
+        assert.equal(
+            newBox.exec("cat", "/root/miab-migrate/transfer/known_hosts"),
+            `${oldBox.address} ${ecdsa384.split(" ").slice(0, 2).join(" ")}\n`,
+        );
+        newBox.step(steps.transferSetup(oldAddress()), key);
+    });
+
     it("pull stops with exit 4 when the old box does not show the pinned host key, and copies nothing", () => {
         const key = readFileSync(transferKey, "utf8");
         newBox.step(steps.transferSetup({ ...oldAddress(), hostKey: `${newBox.hostKey()} root@not-the-old-box` }), key);
