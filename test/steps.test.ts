@@ -502,4 +502,19 @@ describe("remote steps on test hosts", { concurrency: false }, () => {
         for (let i = 0; i < 2; i++) newBox.step(steps.transferForget());
         assert.equal(newBox.exec("bash", "-c", "test -e /root/miab-migrate/transfer && echo present || echo gone"), "gone\n");
     });
+
+    it("freeze closes a box whose ufw was off and let everything in, and thaw leaves it so again", async () => {
+        oldBox.exec("bash", "-c", "ufw --force disable && ufw default allow incoming");
+        const before = oldBox.exec("bash", "-c", "ufw status verbose; cat /etc/ufw/ufw.conf /etc/default/ufw");
+        oldBox.step(steps.freeze(22));
+        assert.match(oldBox.exec("ufw", "status", "verbose"), /^Status: active\n.*\nDefault: deny \(incoming\), allow \(outgoing\)/s);
+        assert.equal(
+            oldBox.exec("bash", "-c", "iptables -S ufw-user-input"),
+            "-N ufw-user-input\n-A ufw-user-input -p tcp -m tcp --dport 22 -j ACCEPT\n",
+        );
+        assert.equal(await answers(oldBox.address, 25), false);
+        oldBox.step(steps.thaw());
+        assert.equal(oldBox.exec("bash", "-c", "ufw status verbose; cat /etc/ufw/ufw.conf /etc/default/ufw"), before);
+        assert.equal(await answers(oldBox.address, 25), true);
+    });
 });
