@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 import { ROOT } from "./harness/program";
-import { type Expected, type Report, accountMessages, sha } from "./rehearsal/rehearse";
+import { parseBenchArgs } from "./rehearsal/bench-freeze";
+import { type Expected, type Report, accountMessages, parseRehearseArgs, sha } from "./rehearsal/rehearse";
 
 describe("the rehearsal's accounting", () => {
     const file = Buffer.from("Message-ID: <a@x>\n\nhello\n");
@@ -51,6 +52,47 @@ describe("the rehearsal's accounting", () => {
             duplicated: ["u@example.test <a@x> (2 copies)"],
             found: 1,
         });
+    });
+});
+
+describe("the command lines of the rehearsal and the benchmark", () => {
+    it("rehearse: the generated corpus by default, --messages sizes it, --corpus replaces it", () => {
+        assert.deepEqual(parseRehearseArgs([]), { corpusDir: undefined, messagesPerUser: 15, report: undefined });
+        assert.deepEqual(parseRehearseArgs(["--messages", "2000", "--report", "r.json"]), {
+            corpusDir: undefined,
+            messagesPerUser: 500,
+            report: "r.json",
+        });
+        assert.equal(parseRehearseArgs(["--corpus", "/srv/mail"]).corpusDir, "/srv/mail");
+    });
+
+    it("rehearse refuses what it does not know, with the usage", () => {
+        const usage = "usage: npm run rehearse -- [--corpus DIR | --messages N] [--report FILE]";
+        const refusals: [string[], string][] = [
+            [["--corpis", "x"], `Unknown option '--corpis'; ${usage}`],
+            [["--report"], `Option '--report <value>' argument missing; ${usage}`],
+            [["--messages", "3"], `--messages must be a whole number from 4 to 1000000 (got "3"); ${usage}`],
+            [["--messages", "ten"], `--messages must be a whole number from 4 to 1000000 (got "ten"); ${usage}`],
+            [["--corpus", "/srv/mail", "--messages", "100"], `--messages sizes the generated corpus: leave it out with --corpus; ${usage}`],
+        ];
+        for (const [args, message] of refusals) assert.throws(() => parseRehearseArgs(args), { message }, args.join(" "));
+    });
+
+    it("bench:freeze: defaults, and every bad value refused with the usage", () => {
+        assert.deepEqual(parseBenchArgs([]), { messages: 2000, churn: 1, messageBytes: 50_000 });
+        assert.deepEqual(parseBenchArgs(["--messages", "20000", "--churn", "0.1", "--message-bytes", "0"]), {
+            messages: 20_000,
+            churn: 0.1,
+            messageBytes: 0,
+        });
+        const usage = "usage: npm run bench:freeze -- [--messages N] [--churn PERCENT] [--message-bytes B]";
+        const refusals: [string[], string][] = [
+            [["--mesages", "1"], `Unknown option '--mesages'; ${usage}`],
+            [["--messages", "1.5"], `--messages must be a whole number from 4 to 1000000 (got "1.5"); ${usage}`],
+            [["--churn", "101"], `--churn must be a number from 0 to 100 (got "101"); ${usage}`],
+            [["--message-bytes=-1"], `--message-bytes must be a whole number from 0 to 10000000 (got "-1"); ${usage}`],
+        ];
+        for (const [args, message] of refusals) assert.throws(() => parseBenchArgs(args), { message }, args.join(" "));
     });
 });
 

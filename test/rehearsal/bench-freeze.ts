@@ -1,16 +1,18 @@
 /**
- * `npm run bench:freeze -- --messages N --churn PERCENT [--message-bytes B]`: the freeze window (the old box
- * stops taking mail -> the new box takes mail) of Mail-in-a-Box's own move procedure
- * (final backup, copy of the backups, full duplicity restore) against the project's
- * default (rsync pre-copy while the old box serves, then only the changes), on the same
- * corpus, on two test hosts, with the project's scripts. Both start from the same point:
- * the backups and the pre-copy of the data as it was before CHURN percent of the messages
- * changed (new mail arrived, and as many were read, which renames their files). Messages
- * are about B bytes (default 50,000, a common average for real mailboxes; 0 for bare text). Both end
- * with restore.sh starting the services (Mail-in-a-Box's setup re-run, which follows in
- * both, is left out). Prints the figures; the last line is
+ * `npm run bench:freeze -- [--messages N] [--churn PERCENT] [--message-bytes B]`: the
+ * freeze window (the old box stops taking mail -> the new box takes mail) of
+ * Mail-in-a-Box's own move procedure (final backup, copy of the backups, full duplicity
+ * restore) against the project's default (rsync pre-copy while the old box serves, then
+ * only the changes), on the same corpus, on two test hosts, with the project's scripts.
+ * Both start from the same point: the backups and the pre-copy of the data as it was
+ * before CHURN percent of the messages changed (new mail arrived, and as many were read,
+ * which renames their files). Messages are about B bytes (default 50,000, a common
+ * average for real mailboxes; 0 for bare text). Both end with restore.sh reloading the
+ * services (Mail-in-a-Box's setup re-run, which follows in both, is left out). Prints the
+ * figures; the last line is
  *   freeze: baseline=<s>s project=<s>s ratio=<baseline/project>
  */
+import { parseArgs } from "node:util";
 import { steps } from "../../lib/steps";
 import { type Box, Lab } from "../harness/hosts";
 import { answers, connectForTransfer, installStandIns, seed } from "../harness/migration";
@@ -29,16 +31,36 @@ async function timed(work: () => Promise<void> | void): Promise<number> {
     return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
-async function main(argv: string[]) {
-    const arg = (name: string, def: number) => {
-        const i = argv.indexOf(name);
-        const v = i >= 0 ? Number(argv[i + 1]) : def;
-        if (!Number.isFinite(v) || v < 0) throw new Error(`${name} must be a number (got ${argv[i + 1]})`);
+const USAGE = "usage: npm run bench:freeze -- [--messages N] [--churn PERCENT] [--message-bytes B]";
+
+/** The command line, or an Error whose message says what is wrong and the usage. */
+export function parseBenchArgs(argv: string[]): { messages: number; churn: number; messageBytes: number } {
+    let values: Record<string, string | undefined>;
+    try {
+        ({ values } = parseArgs({
+            args: argv,
+            options: { messages: { type: "string" }, churn: { type: "string" }, "message-bytes": { type: "string" } },
+            strict: true,
+        }));
+    } catch (e) {
+        throw new Error(`${e instanceof Error ? e.message : e}; ${USAGE}`);
+    }
+    const number = (name: string, def: number, min: number, max: number, whole: boolean) => {
+        const raw = values[name];
+        const v = raw === undefined ? def : Number(raw);
+        if (!Number.isFinite(v) || v < min || v > max || (whole && !Number.isInteger(v))) {
+            throw new Error(`--${name} must be ${whole ? "a whole number" : "a number"} from ${min} to ${max} (got "${raw}"); ${USAGE}`);
+        }
         return v;
     };
-    const messages = arg("--messages", 2000);
-    const churn = arg("--churn", 1);
-    const messageBytes = arg("--message-bytes", 50_000);
+    return {
+        messages: number("messages", 2000, 4, 1_000_000, true),
+        churn: number("churn", 1, 0, 100, false),
+        messageBytes: number("message-bytes", 50_000, 0, 10_000_000, true),
+    };
+}
+
+async function main({ messages, churn, messageBytes }: ReturnType<typeof parseBenchArgs>) {
     const log = (l: string) => process.stdout.write(`${l}\n`);
     const lab = new Lab();
     try {
@@ -110,7 +132,14 @@ function churnMail(box: Box, user: string, count: number) {
 }
 
 if (require.main === module) {
-    main(process.argv.slice(2)).catch((e) => {
+    let options: ReturnType<typeof parseBenchArgs>;
+    try {
+        options = parseBenchArgs(process.argv.slice(2));
+    } catch (e) {
+        process.stderr.write(`bench:freeze: error: ${e instanceof Error ? e.message : e}\n`);
+        process.exit(2);
+    }
+    main(options).catch((e) => {
         process.stderr.write(`bench:freeze: ${e instanceof Error ? e.message : e}\n`);
         process.exit(1);
     });

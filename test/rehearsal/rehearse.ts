@@ -1,10 +1,11 @@
 /**
- * `npm run rehearse -- [--corpus DIR] [--report FILE]`: a whole migration rehearsed on two
- * test hosts ("old" and "new", test/hosts/testhost.sh), with the program's own step plan
- * (lib/plan.ts): every phase's scripts run over real SSH with the command lines and stdin
- * the program gives them, forward and back, while mail is sent over SMTP. At the end every
- * seeded and injected message must be where its user reads it exactly once, and no sender
- * may have met a permanent rejection. Writes a JSON report; exits 1 on any loss.
+ * `npm run rehearse -- [--corpus DIR | --messages N] [--report FILE]`: a whole migration
+ * rehearsed on two test hosts ("old" and "new", test/hosts/testhost.sh), with the
+ * program's own step plan (lib/plan.ts): every phase's scripts run over real SSH with the
+ * command lines and stdin the program gives them, forward and back, while mail is sent
+ * over SMTP. At the end every seeded and injected message must be where its user reads it
+ * exactly once, and no sender may have met a permanent rejection. Writes a JSON report;
+ * exits 1 on any loss, 2 on a bad command line.
  *
  * Stood in (the report lists them): Mail-in-a-Box's setup (install-miab.sh needs Ubuntu
  * and the internet; the re-run after the restore becomes a restart of Postfix and
@@ -17,6 +18,7 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
+import { parseArgs } from "node:util";
 import { type MigrationConfig, parseConfig } from "../../lib/config";
 import { compareInventories, parseInventory } from "../../lib/inventory";
 import type { Phase } from "../../lib/phases";
@@ -125,7 +127,7 @@ export class Rehearsal {
     private sent = 0;
     private twice = 0;
 
-    constructor(private readonly opts: { corpusDir?: string; log: (line: string) => void }) {}
+    constructor(private readonly opts: { corpusDir?: string; messagesPerUser: number; log: (line: string) => void }) {}
 
     private log(line: string) {
         this.opts.log(`rehearse: ${line}`);
@@ -145,7 +147,7 @@ export class Rehearsal {
                   seed: 11,
                   domains: ["example.test", "example.org"],
                   usersPerDomain: 2,
-                  messagesPerUser: 15,
+                  messagesPerUser: this.opts.messagesPerUser,
                   largeMessageBytes: 20 << 20,
               });
         seed(this.old, this.corpus);
@@ -462,12 +464,46 @@ export class Rehearsal {
     }
 }
 
+export interface RehearseOptions {
+    readonly corpusDir?: string;
+    readonly messagesPerUser: number;
+    readonly report?: string;
+}
+
+const USAGE = "usage: npm run rehearse -- [--corpus DIR | --messages N] [--report FILE]";
+
+/** The command line, or an Error whose message says what is wrong and the usage. */
+export function parseRehearseArgs(argv: string[]): RehearseOptions {
+    let values: { corpus?: string; messages?: string; report?: string };
+    try {
+        ({ values } = parseArgs({
+            args: argv,
+            options: { corpus: { type: "string" }, messages: { type: "string" }, report: { type: "string" } },
+            strict: true,
+        }));
+    } catch (e) {
+        throw new Error(`${e instanceof Error ? e.message : e}; ${USAGE}`);
+    }
+    if (values.messages !== undefined && values.corpus !== undefined) {
+        throw new Error(`--messages sizes the generated corpus: leave it out with --corpus; ${USAGE}`);
+    }
+    const messages = values.messages === undefined ? 60 : Number(values.messages);
+    if (!Number.isInteger(messages) || messages < 4 || messages > 1_000_000) {
+        throw new Error(`--messages must be a whole number from 4 to 1000000 (got "${values.messages}"); ${USAGE}`);
+    }
+    // The generated corpus has four users; the 20 MB message comes on top.
+    return { corpusDir: values.corpus, messagesPerUser: Math.ceil(messages / 4), report: values.report };
+}
+
 async function main(argv: string[]) {
-    const arg = (name: string) => {
-        const i = argv.indexOf(name);
-        return i >= 0 ? argv[i + 1] : undefined;
-    };
-    const rehearsal = new Rehearsal({ corpusDir: arg("--corpus"), log: (l) => process.stderr.write(`${l}\n`) });
+    let options: RehearseOptions;
+    try {
+        options = parseRehearseArgs(argv);
+    } catch (e) {
+        process.stderr.write(`rehearse: error: ${e instanceof Error ? e.message : e}\n`);
+        process.exit(2);
+    }
+    const rehearsal = new Rehearsal({ ...options, log: (l) => process.stderr.write(`${l}\n`) });
     let report: Report;
     try {
         report = await rehearsal.run();
@@ -479,8 +515,7 @@ async function main(argv: string[]) {
         rehearsal.lab.close();
     }
     const json = `${JSON.stringify(report, null, 2)}\n`;
-    const file = arg("--report");
-    if (file) writeFileSync(file, json);
+    if (options.report) writeFileSync(options.report, json);
     process.stdout.write(json);
     process.exit(report.ok ? 0 : 1);
 }
