@@ -12,7 +12,9 @@
 #   /home/user-data/mail/dkim/mail.{private,txt}      a DKIM key in OpenDKIM's format
 #   /home/user-data/ssl/, backup/secret_key.txt       a self-signed certificate, the
 #                                                     backup passphrase
-#   /etc/mailinabox.conf, /etc/cron.d/mailinabox-nightly, ufw with Mail-in-a-Box's rules
+#   /etc/mailinabox.conf, /etc/cron.d/mailinabox-nightly, ufw with Mail-in-a-Box's ports
+#   (but SSH opened with `ufw allow`, where Mail-in-a-Box rate-limits it with `ufw limit`:
+#   the tests connect far more often than that allows; README, What is not supported)
 #   Postfix -> Dovecot LMTP for local delivery; IMAPS and submission are not set up.
 # systemd does not run in a host: /usr/local/sbin/systemctl is test/hosts/systemctl.sh,
 # which drives postfix and dovecot. Mail-in-a-Box's own setup cannot run here (it needs
