@@ -12,10 +12,10 @@
  * figures; the last line is
  *   freeze: baseline=<s>s project=<s>s ratio=<baseline/project>
  */
-import { parseArgs } from "node:util";
 import { steps } from "../../lib/steps";
 import { type Box, Lab } from "../harness/hosts";
 import { answers, connectForTransfer, installStandIns, seed } from "../harness/migration";
+import { CommandLine } from "./args";
 import { generateCorpus } from "./corpus";
 
 const SR = "/home/user-data";
@@ -35,28 +35,11 @@ const USAGE = "usage: npm run bench:freeze -- [--messages N] [--churn PERCENT] [
 
 /** The command line, or an Error whose message says what is wrong and the usage. */
 export function parseBenchArgs(argv: string[]): { messages: number; churn: number; messageBytes: number } {
-    let values: Record<string, string | undefined>;
-    try {
-        ({ values } = parseArgs({
-            args: argv,
-            options: { messages: { type: "string" }, churn: { type: "string" }, "message-bytes": { type: "string" } },
-            strict: true,
-        }));
-    } catch (e) {
-        throw new Error(`${e instanceof Error ? e.message : e}; ${USAGE}`);
-    }
-    const number = (name: string, def: number, min: number, max: number, whole: boolean) => {
-        const raw = values[name];
-        const v = raw === undefined ? def : Number(raw);
-        if (!Number.isFinite(v) || v < min || v > max || (whole && !Number.isInteger(v))) {
-            throw new Error(`--${name} must be ${whole ? "a whole number" : "a number"} from ${min} to ${max} (got "${raw}"); ${USAGE}`);
-        }
-        return v;
-    };
+    const line = new CommandLine(argv, ["messages", "churn", "message-bytes"], USAGE);
     return {
-        messages: number("messages", 2000, 4, 1_000_000, true),
-        churn: number("churn", 1, 0, 100, false),
-        messageBytes: number("message-bytes", 50_000, 0, 10_000_000, true),
+        messages: line.number("messages", 2000, 4, 1_000_000, true),
+        churn: line.number("churn", 1, 0, 100, false),
+        messageBytes: line.number("message-bytes", 50_000, 0, 10_000_000, true),
     };
 }
 

@@ -18,7 +18,6 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { parseArgs } from "node:util";
 import { type MigrationConfig, parseConfig } from "../../lib/config";
 import { compareInventories, parseInventory } from "../../lib/inventory";
 import type { Phase } from "../../lib/phases";
@@ -27,6 +26,7 @@ import { steps } from "../../lib/steps";
 import { type Box, Lab } from "../harness/hosts";
 import { smtpSend } from "../harness/mail";
 import { answers, connectForTransfer, installStandIns, seed } from "../harness/migration";
+import { CommandLine } from "./args";
 import { type Corpus, generateCorpus, readCorpusDir } from "./corpus";
 
 const SR = "/home/user-data";
@@ -474,25 +474,13 @@ const USAGE = "usage: npm run rehearse -- [--corpus DIR | --messages N] [--repor
 
 /** The command line, or an Error whose message says what is wrong and the usage. */
 export function parseRehearseArgs(argv: string[]): RehearseOptions {
-    let values: { corpus?: string; messages?: string; report?: string };
-    try {
-        ({ values } = parseArgs({
-            args: argv,
-            options: { corpus: { type: "string" }, messages: { type: "string" }, report: { type: "string" } },
-            strict: true,
-        }));
-    } catch (e) {
-        throw new Error(`${e instanceof Error ? e.message : e}; ${USAGE}`);
-    }
-    if (values.messages !== undefined && values.corpus !== undefined) {
-        throw new Error(`--messages sizes the generated corpus: leave it out with --corpus; ${USAGE}`);
-    }
-    const messages = values.messages === undefined ? 60 : Number(values.messages);
-    if (!Number.isInteger(messages) || messages < 4 || messages > 1_000_000) {
-        throw new Error(`--messages must be a whole number from 4 to 1000000 (got "${values.messages}"); ${USAGE}`);
+    const line = new CommandLine(argv, ["corpus", "messages", "report"], USAGE);
+    if (line.string("messages") !== undefined && line.string("corpus") !== undefined) {
+        throw line.error("--messages sizes the generated corpus: leave it out with --corpus");
     }
     // The generated corpus has four users; the 20 MB message comes on top.
-    return { corpusDir: values.corpus, messagesPerUser: Math.ceil(messages / 4), report: values.report };
+    const messages = line.number("messages", 60, 4, 1_000_000, true);
+    return { corpusDir: line.string("corpus"), messagesPerUser: Math.ceil(messages / 4), report: line.string("report") };
 }
 
 async function main(argv: string[]) {
