@@ -92,6 +92,8 @@ export class MailDns extends pulumi.ComponentResource {
         for (const r of records) {
             const content: pulumi.Input<string> | undefined =
                 r.address === "ipv4" ? args.target.ipv4 : r.address === "ipv6" ? (args.target.ipv6 as pulumi.Input<string>) : r.content;
+            // TXT goes to Cloudflare in the quoted form its API keeps; the table shows the text.
+            const sent = r.type === "TXT" ? txtContent(r.content ?? "") : content;
             const adopt = args.adopt[r.key];
             new cloudflare.DnsRecord(
                 recordResourceName(name, r.key),
@@ -103,7 +105,7 @@ export class MailDns extends pulumi.ComponentResource {
                     // DNS-only: mail, Let's Encrypt and SSH need the box's real address (Mail-in-a-Box #1235).
                     proxied: false,
                     comment: args.marker,
-                    ...(r.type === "SRV" ? { data: r.srv } : { content: r.type === "TXT" ? txtContent(r.content ?? "") : content }),
+                    ...(r.type === "SRV" ? { data: r.srv } : { content: sent }),
                     ...(r.priority !== undefined ? { priority: r.priority } : {}),
                 },
                 { parent: this, ...(adopt ? { import: adopt } : {}) },

@@ -8,9 +8,9 @@
 # `open` when it is undone (phase set back before freeze).
 #
 # Usage:
-#   freeze.sh close --ssh-port PORT   firewall (ufw): of the ports opened with `ufw allow`
-#                                     only PORT/tcp stays open; stop Postfix and Dovecot so
-#                                     the mail store stays still for the copy
+#   freeze.sh close --ssh-port PORT   firewall (ufw): of its user rules (`ufw allow`,
+#                                     `ufw limit`) only "allow PORT/tcp" stays; stop Postfix
+#                                     and Dovecot so the mail store stays still for the copy
 #   freeze.sh open                    firewall and services back as they were before close
 #   freeze.sh status                  prints "frozen" or "serving"
 #
@@ -51,23 +51,21 @@ save_state() {
 }
 
 # Rewrites ufw's rule file $1 (if there is one) with only "allow $2/tcp" among its user
-# rules, as `ufw allow $2/tcp` writes it ($3: the input chain, $4: "any address" in the
-# file's family). The file is replaced in one rename, with ufw's mode.
+# rules (between "### RULES ###" and "### END RULES ###"), as `ufw allow $2/tcp` writes
+# them ($3: the input chain, $4: "any address" in the file's family). The file is replaced
+# in one rename, with ufw's mode.
 freeze_rule_file() {
   local file=$1 port=$2 chain=$3 any=$4
-  local tuple="### tuple ### allow tcp $port $any any $any in"
   [ -f "$file" ] || return 0
+  grep -qx '### RULES ###' "$file" && grep -qx '### END RULES ###' "$file" ||
+    die 3 "$file is not in the format ufw writes (no '### RULES ###' ... '### END RULES ###' section): close the firewall by hand (ufw reset; ufw allow $port/tcp; ufw enable), then run again"
   (
     umask 027
-    awk -v tuple="$tuple" -v rule="-A $chain -p tcp --dport $port -j ACCEPT" '
+    awk -v tuple="### tuple ### allow tcp $port $any any $any in" -v rule="-A $chain -p tcp --dport $port -j ACCEPT" '
       /^### RULES ###$/ { print; print ""; print tuple; print rule; print ""; skip = 1; next }
       /^### END RULES ###$/ { skip = 0 }
       !skip' "$file" >"$file.miab-migrate"
   )
-  if [ "$(grep -c '^### tuple ###' "$file.miab-migrate")" -ne 1 ] || ! grep -qxF "$tuple" "$file.miab-migrate"; then
-    rm -f "$file.miab-migrate"
-    die 3 "$file is not in the format ufw writes (no '### RULES ###' section): close the firewall by hand (ufw reset; ufw allow $port/tcp; ufw enable), then run again"
-  fi
   mv "$file.miab-migrate" "$file"
 }
 
@@ -76,12 +74,13 @@ policy_is() { grep -q "^$1=\"$2\"" /etc/default/ufw; }
 # ufw is enabled and its chains are loaded.
 ufw_running() { grep -q '^ENABLED=yes' /etc/ufw/ufw.conf && iptables -n -L ufw-user-input >/dev/null 2>&1; }
 
-# Mail-in-a-Box opens its ports with `ufw allow`: those user rules become only SSH, in
-# ufw's files (so a reboot or `ufw reload` keeps the box closed) and in the running
-# firewall at once. A running firewall is changed the way ufw itself loads user rules
-# (iptables-restore -n of the same file), which replaces the user chains in one step:
-# no moment with the firewall open, as `ufw reset` would have. ufw's before/after rules
-# (established connections, ICMP, DHCP) stay as they are.
+# Mail-in-a-Box opens its ports with `ufw allow` (SSH with `ufw limit`): those user rules
+# become only SSH, without the rate limit, in ufw's files (so a reboot or `ufw reload`
+# keeps the box closed) and in the running firewall at once. A running firewall is
+# changed the way ufw itself loads user rules (iptables-restore -n of the same file),
+# which replaces the user chains in one step: no moment with the firewall open, as
+# `ufw reset` would have. ufw's before/after rules (established connections, ICMP, DHCP)
+# stay as they are.
 close_firewall() {
   local port=$1
   [ -f /etc/ufw/user.rules ] || die 3 "/etc/ufw/user.rules is missing: reinstall ufw (apt-get install --reinstall ufw), then run again"

@@ -250,27 +250,24 @@ describe("remote steps on test hosts", { concurrency: false }, () => {
         assert.equal(await answers(oldBox.address, 143), false);
     });
 
-    it("freeze refuses a ufw rule file without ufw's RULES section, and leaves it as it was", () => {
+    it("freeze refuses a ufw rule file whose user rules section is not whole, and leaves it as it was", () => {
         const rules = "/etc/ufw/user.rules";
         const good = oldBox.exec("cat", rules);
-        // As a box that takes mail has it, without the line that starts ufw's user rules.
-        const odd = good
-            .replace("### RULES ###\n", "")
-            .replace(
-                "### END RULES ###",
-                "### tuple ### allow tcp 25 0.0.0.0/0 any 0.0.0.0/0 in\n-A ufw-user-input -p tcp --dport 25 -j ACCEPT\n\n### END RULES ###",
+        // Without its start the rules would stay; without its end a rewrite would drop all after them.
+        for (const marker of ["### RULES ###\n", "### END RULES ###\n"]) {
+            const odd = good.replace(marker, "");
+            oldBox.exec("bash", "-c", `cat > ${rules} <<'EOF'\n${odd}EOF`);
+            const r = oldBox.ssh(steps.freeze(22));
+            const after = oldBox.exec("cat", rules);
+            oldBox.exec("bash", "-c", `cat > ${rules} <<'EOF'\n${good}EOF`);
+            assert.equal(r.status, 3, marker);
+            assert.equal(
+                r.stderr,
+                "freeze: error: /etc/ufw/user.rules is not in the format ufw writes (no '### RULES ###' ... '### END RULES ###' section): close the firewall by hand (ufw reset; ufw allow 22/tcp; ufw enable), then run again\n",
             );
-        oldBox.exec("bash", "-c", `cat > ${rules} <<'EOF'\n${odd}EOF`);
-        const r = oldBox.ssh(steps.freeze(22));
-        const after = oldBox.exec("cat", rules);
-        oldBox.exec("bash", "-c", `cat > ${rules} <<'EOF'\n${good}EOF`);
-        assert.equal(r.status, 3);
-        assert.match(
-            r.stderr,
-            /^freeze: error: \/etc\/ufw\/user\.rules is not in the format ufw writes \(no '### RULES ###' section\): close the firewall by hand \(ufw reset; ufw allow 22\/tcp; ufw enable\), then run again\n$/,
-        );
-        assert.equal(after, odd);
-        assert.equal(oldBox.exec("ls", "/etc/ufw").includes("miab-migrate"), false);
+            assert.equal(after, odd, marker);
+            assert.equal(oldBox.exec("ls", "/etc/ufw").includes("miab-migrate"), false, marker);
+        }
     });
 
     it("the final pull moves only what changed since the pre-copy", () => {
@@ -285,6 +282,12 @@ describe("remote steps on test hosts", { concurrency: false }, () => {
     it("restore puts the copy in place with the old backup key, keeps the fresh install, and undo reverses it", async () => {
         const backupFiles = oldBox.step(steps.backupFiles()).stdout;
         const freshUsers = sha(readFileSync(lab.file("snew", "home", "user-data", "mail", "users.sqlite")));
+        const u = corpus.users[0];
+        const rcpt = async () => (await smtpSend(newBox.address, "bob@sender.test", [u.email])).recipients[u.email];
+        // Postfix and Dovecot look the user up in the fresh users.sqlite first, so that they
+        // hold it open: only a reload makes them read the moved-in one.
+        assert.equal(await rcpt(), 554, "the fresh install does not know the old box's domains: relay access denied");
+        await assert.rejects(imapCount(newBox.address, u.email, u.password), /IMAP login failed/);
         for (let i = 0; i < 2; i++) newBox.step(steps.restore(), backupFiles);
         assert.equal(
             sha(readFileSync(lab.file("snew", "home", "user-data", "mail", "users.sqlite"))),
@@ -297,9 +300,7 @@ describe("remote steps on test hosts", { concurrency: false }, () => {
         );
         assert.equal(newBox.exec("stat", "-c", "%a", `${SR}/backup/secret_key.txt`), "600\n");
         assert.equal(newBox.exec("systemctl", "is-active", "postfix", "dovecot"), "active\nactive\n");
-        const u = corpus.users[0];
         // The running Postfix and Dovecot were reloaded: they look users up in the moved-in users.sqlite.
-        const rcpt = async () => (await smtpSend(newBox.address, "bob@sender.test", [u.email])).recipients[u.email];
         assert.equal(await rcpt(), 250);
         assert.equal(
             await imapCount(newBox.address, u.email, u.password),
