@@ -7,7 +7,8 @@
  */
 import { ConfigError, type MigrationConfig, parseConfig } from "../lib/config";
 import { PHASES, PHASE_SUMMARY, type Phase, atLeast, phaseIndex } from "../lib/phases";
-import { type PlannedStep, type StepInput, planSteps } from "../lib/plan";
+import { type BoxRole, type StepInput, planSteps } from "../lib/plan";
+import { sshAccessCommand, sshAccessRemove } from "../lib/steps";
 import { readStackFile } from "./stackFile";
 
 const PLACEHOLDERS = { newIpv4: "<new box IPv4>", newIpv6: "<new box IPv6>" };
@@ -19,9 +20,9 @@ const STDIN: Record<StepInput, string> = {
     adminPassword: "the admin password (secret)",
 };
 
-function where(step: PlannedStep, config: MigrationConfig): string {
+function where(box: BoxRole, config: MigrationConfig): string {
     const old = config.oldServer;
-    return step.box === "old" ? `old box ${old.sshUser}@${old.ipv4}:${old.sshPort}` : "new box root@<new box IPv4>";
+    return box === "old" ? `old box ${old.sshUser}@${old.ipv4}:${old.sshPort}` : "new box root@<new box IPv4>";
 }
 
 export function runbook(stack: string, raw: Record<string, unknown>): string {
@@ -44,13 +45,22 @@ export function runbook(stack: string, raw: Record<string, unknown>): string {
         const mark = phase === config.phase ? "  <- current" : i < phaseIndex(config.phase) ? "  (done)" : "";
         out.push(`${i + 1}. ${phase}: ${PHASE_SUMMARY[phase]}${mark}`);
         out.push(`   run: ${configChange(stack, phase)}`);
+        for (const box of atLeast(phase, "provision") ? (["old", "new"] as const) : (["old"] as const)) {
+            const user = box === "old" ? config.oldServer.sshUser : "root";
+            const port = box === "old" ? config.oldServer.sshPort : 22;
+            out.push(
+                `   - on the ${where(box, config)}, first${box === "new" ? " (after the install)" : ""}: let the address this runs from past Mail-in-a-Box's SSH rate limit (ufw rule "# miab-migrate operator"), then upload the scripts`,
+            );
+            out.push(`       runs: ${sshAccessCommand(user, port, phase)}  (stdin: scripts/ssh-access.sh)`);
+            out.push(`       undo (pulumi destroy): ${sshAccessRemove(user, phase)}`);
+        }
         for (const step of plan.filter((s) => s.from === phase)) {
-            out.push(`   - on the ${where(step, config)}: ${step.what}`);
+            out.push(`   - on the ${where(step.box, config)}: ${step.what}`);
             out.push(`       runs: ${step.create(PLACEHOLDERS)}${step.stdin ? `  (stdin: ${STDIN[step.stdin]})` : ""}`);
             if (step.delete) out.push(`       undo: ${step.delete}`);
         }
         for (const step of plan.filter((s) => s.until === phase)) {
-            out.push(`   - on the ${where(step, config)}: removed: ${step.what}`);
+            out.push(`   - on the ${where(step.box, config)}: removed: ${step.what}`);
             if (step.delete) out.push(`       runs: ${step.delete}`);
         }
         for (const line of guards(phase, config)) out.push(`   guard: ${line}`);

@@ -69,13 +69,25 @@ export class MigrationSteps extends pulumi.ComponentResource {
         const boxes: Record<string, RemoteScripts | undefined> = {
             old: new RemoteScripts(
                 `${name}-old-scripts`,
-                { connection: connect(args.oldBox), user: args.oldBox.user, scripts: OLD_BOX_SCRIPTS },
+                {
+                    connection: connect(args.oldBox),
+                    user: args.oldBox.user,
+                    sshPort: args.oldBox.port,
+                    phase: args.phase,
+                    scripts: OLD_BOX_SCRIPTS,
+                },
                 { parent: this },
             ),
             new: args.newBox
                 ? new RemoteScripts(
                       `${name}-new-scripts`,
-                      { connection: connect(args.newBox), user: args.newBox.user, scripts: NEW_BOX_SCRIPTS },
+                      {
+                          connection: connect(args.newBox),
+                          user: args.newBox.user,
+                          sshPort: args.newBox.port,
+                          phase: args.phase,
+                          scripts: NEW_BOX_SCRIPTS,
+                      },
                       { parent: this, dependsOn: args.install ? [args.install.step] : [] },
                   )
                 : undefined,

@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { readScript, sha256, uploadCommand } from "../lib/scripts";
-import { asRoot } from "../lib/steps";
+import { asRoot, sshAccessCommand, sshAccessRemove } from "../lib/steps";
 
 /** How every step reaches a box: by address, as `user`, with the box's host key pinned. */
 export function sshConnection(b: {
@@ -28,14 +28,20 @@ export interface RemoteScriptsArgs {
     readonly connection: command.types.input.remote.ConnectionArgs;
     /** The user `connection` logs in as; steps run through `sudo -n` unless it is root. */
     readonly user: string;
+    /** The SSH port `connection` uses: the one this address must pass the rate limit on. */
+    readonly sshPort: number;
+    /** The current phase: the SSH access is renewed in each (lib/steps.ts sshAccessCommand). */
+    readonly phase: string;
     /** Files in scripts/ to upload. */
     readonly scripts: readonly string[];
 }
 
 /**
  * Uploads the project's scripts to a box (root-only, in /root/miab-migrate) and builds the
- * steps that run them. Each upload re-runs when its script changes, and every step waits
- * for all uploads: the box runs the bytes the tests ran.
+ * steps that run them. Before anything else, in every phase, the address the program
+ * connects from is let past Mail-in-a-Box's SSH rate limit (scripts/ssh-access.sh). Each
+ * upload re-runs when its script changes, and every step waits for all uploads: the box
+ * runs the bytes the tests ran.
  */
 export class RemoteScripts extends pulumi.ComponentResource {
     private readonly uploads: command.remote.Command[];
@@ -46,12 +52,23 @@ export class RemoteScripts extends pulumi.ComponentResource {
         opts?: pulumi.ComponentResourceOptions,
     ) {
         super("miab-migrate:index:RemoteScripts", name, {}, opts);
+        const access = new command.remote.Command(
+            `${name}-ssh-access`,
+            {
+                connection: args.connection,
+                create: sshAccessCommand(args.user, args.sshPort, args.phase),
+                delete: sshAccessRemove(args.user, args.phase),
+                stdin: readScript("ssh-access.sh"),
+                logging: "stdoutAndStderr",
+            },
+            { parent: this },
+        );
         this.uploads = args.scripts.map((script) => {
             const text = readScript(script);
             return new command.remote.Command(
                 `${name}-${script.replace(/\.sh$/, "")}`,
                 { connection: args.connection, create: asRoot(args.user, uploadCommand(script)), stdin: text, triggers: [sha256(text)] },
-                { parent: this },
+                { parent: this, dependsOn: [access] },
             );
         });
         this.registerOutputs({});

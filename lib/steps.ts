@@ -4,7 +4,7 @@
  * Every value that reaches a command line is shell-quoted; secrets never do (they go on
  * stdin).
  */
-import { REMOTE_DIR, shellQuote } from "./scripts";
+import { REMOTE_DIR, shellQuote, uploadCommand } from "./scripts";
 
 /** The scripts each box gets, uploaded before its first step. */
 export const OLD_BOX_SCRIPTS = [
@@ -42,6 +42,25 @@ export function asRoot(user: string, command: string): string {
     return user === "root" ? command : `sudo -n sh -c ${shellQuote(command)}`;
 }
 
+/**
+ * The first command on a box in every phase: installs ssh-access.sh (from stdin) and lets
+ * the address this SSH session comes from past Mail-in-a-Box's SSH rate limit, so that
+ * the steps after it, several connections at once, are not refused. sshd puts that
+ * address in SSH_CLIENT, which sudo drops: the login shell expands it and hands it to
+ * root's shell as $1. `run` (the phase) makes the command change, and so run again, in
+ * every phase: the address may have changed since.
+ */
+export function sshAccessCommand(user: string, port: number, run: string): string {
+    const allow = script("ssh-access.sh", "allow", "--label", "operator", "--port", String(port), "--run", run);
+    const inner = `${uploadCommand("ssh-access.sh")} && ${allow} --from "$1"`;
+    return `${user === "root" ? "" : "sudo -n "}sh -c ${shellQuote(inner)} sh "\${SSH_CLIENT%% *}"`;
+}
+
+/** Removes that rule (when the stack is destroyed), unless a later run owns it. */
+export function sshAccessRemove(user: string, run: string): string {
+    return asRoot(user, script("ssh-access.sh", "remove", "--label", "operator", "--run", run));
+}
+
 function oldArgs(old: OldBoxAddress): string[] {
     return ["--old", old.ipv4, "--port", String(old.sshPort)];
 }
@@ -77,7 +96,8 @@ export const steps = {
     backupFiles: () => script("backup-files.sh"),
     freeze: (sshPort: number) => script("freeze.sh", "close", "--ssh-port", String(sshPort)),
     thaw: () => script("freeze.sh", "open"),
-    grantTransfer: (newIpv4: string) => script("transfer-access.sh", "grant", "--from", newIpv4),
+    grantTransfer: (newIpv4: string, sshPort: number) =>
+        script("transfer-access.sh", "grant", "--from", newIpv4, "--port", String(sshPort)),
     revokeTransfer: () => script("transfer-access.sh", "revoke"),
     transferSetup: (old: OldBoxAddress) =>
         script("transfer.sh", "setup", ...oldArgs(old), "--old-host-key", old.hostKey.split(/\s+/).slice(0, 2).join(" ")),

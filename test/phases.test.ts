@@ -8,6 +8,7 @@ import { describe, it } from "node:test";
 import { type MigrationConfig, parseConfig } from "../lib/config";
 import { activeSteps, planSteps } from "../lib/plan";
 import { PHASES } from "../lib/phases";
+import { readScript } from "../lib/scripts";
 import { MOCK, MOCK_HEALTH, mockInventory } from "./harness/mock-values";
 import { type Evaluation, type Resource, byType, errorOf, evaluate, one, stackConfig, withKey } from "./harness/program";
 
@@ -56,6 +57,7 @@ describe("prepare", () => {
                 .filter((c) => c.name.includes("-scripts-"))
                 .map((c) => c.name),
             [
+                "migration-old-scripts-ssh-access",
                 "migration-old-scripts-inventory",
                 "migration-old-scripts-backup-files",
                 "migration-old-scripts-freeze",
@@ -67,6 +69,32 @@ describe("prepare", () => {
                 "migration-old-scripts-final-backup",
             ],
         );
+    });
+
+    it("first lets the address it connects from past Mail-in-a-Box's SSH rate limit, before any upload", () => {
+        const access = one(ev, "migration-old-scripts-ssh-access");
+        assert.equal(
+            access.inputs.create,
+            `sh -c 'umask 077 && mkdir -p /root/miab-migrate && cat > /root/miab-migrate/ssh-access.sh.tmp && chmod 0700 /root/miab-migrate/ssh-access.sh.tmp && mv -f /root/miab-migrate/ssh-access.sh.tmp /root/miab-migrate/ssh-access.sh && /root/miab-migrate/ssh-access.sh allow --label operator --port 22 --run prepare --from "$1"' sh "\${SSH_CLIENT%% *}"`,
+        );
+        assert.equal(access.inputs.delete, "/root/miab-migrate/ssh-access.sh remove --label operator --run prepare");
+        assert.equal(access.inputs.stdin, readScript("ssh-access.sh"));
+        assert.equal(access.inputs.triggers, undefined, "a new phase changes the command: run again, never replaced");
+        assert.deepEqual(host(access), OLD);
+        for (const upload of byType(ev, COMMAND).filter((c) => c.name.includes("-scripts-") && c !== access)) {
+            assert.deepEqual(ev.options[upload.name].dependsOn, ["migration-old-scripts-ssh-access"], upload.name);
+        }
+    });
+
+    it("as a user other than root, hands the address over to sudo's shell, which would not see it", () => {
+        const admin = evaluate(at("prepare", { "oldServer.sshUser": "admin", "oldServer.sshPort": 2222 }));
+        assert.equal(admin.error, undefined);
+        const access = one(admin, "migration-old-scripts-ssh-access");
+        assert.match(
+            String(access.inputs.create),
+            /^sudo -n sh -c 'umask 077 && .* --label operator --port 2222 --run prepare --from "\$1"' sh "\$\{SSH_CLIENT%% \*\}"$/,
+        );
+        assert.equal(access.inputs.delete, "sudo -n sh -c '/root/miab-migrate/ssh-access.sh remove --label operator --run prepare'");
     });
 
     it("keeps the old box's backup key secret: no log, secret output", () => {
@@ -162,7 +190,10 @@ describe("provision", () => {
         assert.equal(ev.error, undefined);
         assert.deepEqual(Object.keys(s), ["old-inventory", "old-backup-files", "old-transfer-access", "new-transfer-key", "new-precopy"]);
         assert.deepEqual(host(s["old-transfer-access"]), OLD);
-        assert.equal(s["old-transfer-access"].inputs.create, `/root/miab-migrate/transfer-access.sh grant --from ${MOCK.dropletIpv4}`);
+        assert.equal(
+            s["old-transfer-access"].inputs.create,
+            `/root/miab-migrate/transfer-access.sh grant --from ${MOCK.dropletIpv4} --port 22`,
+        );
         assert.equal(s["old-transfer-access"].inputs.delete, "/root/miab-migrate/transfer-access.sh revoke");
         assert.equal(s["old-transfer-access"].inputs.stdin, `${MOCK.hostKeyPublic}\n`, "the public half of the transfer key");
         assert.deepEqual(host(s["new-transfer-key"]), { host: MOCK.dropletIpv4, port: 22, user: "root" });
@@ -192,8 +223,21 @@ describe("provision", () => {
         assert.equal(stepsOf(without)["new-precopy"], undefined);
     });
 
-    it("uploads the new box's scripts after Mail-in-a-Box is installed", () => {
+    it("uploads the new box's scripts after Mail-in-a-Box is installed, once its address passes the SSH rate limit", () => {
         assert.deepEqual(ev.options["migration-new-scripts"].dependsOn, ["miab-install"]);
+        const access = one(ev, "migration-new-scripts-ssh-access");
+        assert.match(
+            String(access.inputs.create),
+            / allow --label operator --port 22 --run provision --from "\$1"' sh "\$\{SSH_CLIENT%% \*\}"$/,
+        );
+        assert.equal(access.inputs.delete, "/root/miab-migrate/ssh-access.sh remove --label operator --run provision");
+        assert.equal((access.inputs.connection as { host: string }).host, MOCK.dropletIpv4);
+        assert.deepEqual(ev.options["migration-new-scripts-health"].dependsOn, ["migration-new-scripts-ssh-access"]);
+        assert.match(
+            String(one(ev, "migration-old-scripts-ssh-access").inputs.create),
+            / --run provision --from /,
+            "renewed on the old box too",
+        );
     });
 });
 

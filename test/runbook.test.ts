@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { describe, it } from "node:test";
 import { runbook } from "../ci/runbook";
+import { sshAccessCommand } from "../lib/steps";
 import { readStackFile } from "../ci/stackFile";
 import { ROOT, withKey } from "./harness/program";
 
@@ -18,6 +19,12 @@ describe("runbook", () => {
             [
                 "3. freeze: old box stops taking mail; final transfer",
                 "   run: pulumi config set -s prod phase freeze && pulumi preview -s prod && pulumi up -s prod",
+                `   - on the old box root@203.0.113.10:22, first: let the address this runs from past Mail-in-a-Box's SSH rate limit (ufw rule "# miab-migrate operator"), then upload the scripts`,
+                `       runs: ${sshAccessCommand("root", 22, "freeze")}  (stdin: scripts/ssh-access.sh)`,
+                "       undo (pulumi destroy): /root/miab-migrate/ssh-access.sh remove --label operator --run freeze",
+                `   - on the new box root@<new box IPv4>, first (after the install): let the address this runs from past Mail-in-a-Box's SSH rate limit (ufw rule "# miab-migrate operator"), then upload the scripts`,
+                `       runs: ${sshAccessCommand("root", 22, "freeze")}  (stdin: scripts/ssh-access.sh)`,
+                "       undo (pulumi destroy): /root/miab-migrate/ssh-access.sh remove --label operator --run freeze",
                 "   - on the old box root@203.0.113.10:22: old box: firewall closed but SSH (port 22), Postfix and Dovecot stopped; undo: serves again as before",
                 "       runs: /root/miab-migrate/freeze.sh close --ssh-port 22",
                 "       undo: /root/miab-migrate/freeze.sh open",
@@ -39,6 +46,12 @@ describe("runbook", () => {
         assert.match(text, /guard: at least decommission\.afterDays \(7\) days after the cutover/);
         assert.match(text, /undo: \/root\/miab-migrate\/transfer\.sh push-back --old 203\.0\.113\.10 /);
         assert.match(text, /1\. prepare: .* <- current\n/);
+        const prepare = text.slice(text.indexOf("1. prepare"), text.indexOf("2. provision"));
+        assert.doesNotMatch(prepare, /new box/, "no new box yet");
+        assert.match(
+            prepare,
+            / first: let the address .*\n {7}runs: sh -c '.* --run prepare --from "\$1"' sh "\$\{SSH_CLIENT%% \*\}" {2}\(stdin: scripts\/ssh-access\.sh\)\n/,
+        );
         assert.doesNotMatch(text, /BEGIN OPENSSH/);
     });
 

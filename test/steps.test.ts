@@ -111,7 +111,7 @@ describe("remote steps on test hosts", { concurrency: false }, () => {
 
     it("transfer-access grants the transfer key to the new box's address only, once", () => {
         const pub = readFileSync(`${transferKey}.pub`, "utf8");
-        for (let i = 0; i < 2; i++) oldBox.step(steps.grantTransfer(newBox.address), pub);
+        for (let i = 0; i < 2; i++) oldBox.step(steps.grantTransfer(newBox.address, 22), pub);
         const lines = oldBox
             .exec("cat", "/root/.ssh/authorized_keys")
             .split("\n")
@@ -136,6 +136,14 @@ describe("remote steps on test hosts", { concurrency: false }, () => {
             { encoding: "utf8" },
         );
         assert.equal(fromHere.status, 255, "the key must not work from another address");
+        assert.match(
+            oldBox.exec("ufw", "status", "numbered"),
+            /\[ 1\] 22\/tcp +ALLOW IN +198\.18\.0\.41 +# miab-migrate transfer\n\[ 2\] 22\/tcp +ALLOW IN +198\.18\.0\.1 +# miab-migrate operator\n/,
+            "the new box's rsync passes the SSH rate limit",
+        );
+        const bad = oldBox.ssh(steps.grantTransfer(newBox.address, 0), pub);
+        assert.equal(bad.status, 2);
+        assert.equal(bad.stderr, "transfer-access: error: usage: transfer-access.sh grant --from IPV4 --port PORT < public-key\n");
     });
 
     it("transfer setup installs the key 0600 and pins the old box's host key", () => {
@@ -499,6 +507,12 @@ describe("remote steps on test hosts", { concurrency: false }, () => {
 
         for (let i = 0; i < 2; i++) oldBox.step(steps.revokeTransfer());
         assert.doesNotMatch(oldBox.exec("cat", "/root/.ssh/authorized_keys"), /miab-migrate-transfer/);
+        assert.doesNotMatch(oldBox.exec("ufw", "status"), /miab-migrate transfer/);
+        assert.match(
+            oldBox.exec("ufw", "status"),
+            /22\/tcp +ALLOW +198\.18\.0\.1 +# miab-migrate operator/,
+            "the program's own rule stays",
+        );
         assert.equal(oldBox.ssh("true").status, 0, "the operator's own key still works");
         for (let i = 0; i < 2; i++) newBox.step(steps.transferForget());
         assert.equal(newBox.exec("bash", "-c", "test -e /root/miab-migrate/transfer && echo present || echo gone"), "gone\n");

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { readScript, uploadCommand } from "../../lib/scripts";
+import { sshAccessCommand } from "../../lib/steps";
 import { ROOT } from "./program";
 
 const TESTHOST = path.join(ROOT, "test", "hosts", "testhost.sh");
@@ -42,13 +43,18 @@ export class Lab {
         return r.stdout;
     }
 
-    /** Brings a host up with this lab's key authorised for root. */
-    up(spec: HostSpec): Box {
+    /**
+     * Brings a host up with this lab's key authorised for root and, unless `sshAccess` is
+     * false, runs the program's first command on it: this machine's address passes the
+     * host's SSH rate limit (Mail-in-a-Box's `ufw limit`).
+     */
+    up(spec: HostSpec, { sshAccess = true } = {}): Box {
         // Registered first, so that close() takes down a host whose `up` failed half-way.
         this.hosts.push(spec);
         this.testhost("up", spec.name, spec.address, spec.hostname);
         const box = new Box(this, spec);
         box.exec("bash", "-c", `cat > /root/.ssh/authorized_keys <<'EOF'\n${readFileSync(`${this.key}.pub`, "utf8")}EOF`);
+        if (sshAccess) box.step(sshAccessCommand("root", 22, "test"), readScript("ssh-access.sh"));
         return box;
     }
 

@@ -40,7 +40,7 @@ export function connectForTransfer(oldBox: Box, newBox: Box): { key: string; old
     const key = path.join(oldBox.lab.scratch, "transfer_ed25519");
     spawnSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "", "-f", key]);
     const old = { ipv4: oldBox.address, sshPort: 22, hostKey: oldBox.hostKey() };
-    oldBox.step(steps.grantTransfer(newBox.address), readFileSync(`${key}.pub`, "utf8"));
+    oldBox.step(steps.grantTransfer(newBox.address, 22), readFileSync(`${key}.pub`, "utf8"));
     newBox.step(steps.transferSetup(old), readFileSync(key, "utf8"));
     return { key, old };
 }

@@ -13,8 +13,8 @@
 #   /home/user-data/ssl/, backup/secret_key.txt       a self-signed certificate, the
 #                                                     backup passphrase
 #   /etc/mailinabox.conf, /etc/cron.d/mailinabox-nightly, ufw with Mail-in-a-Box's ports
-#   (but SSH opened with `ufw allow`, where Mail-in-a-Box rate-limits it with `ufw limit`:
-#   the tests connect far more often than that allows; README, What is not supported)
+#   and its SSH rate limit (`ufw limit`: the tests pass it as the program does, with
+#   scripts/ssh-access.sh first)
 #   Postfix -> Dovecot LMTP for local delivery; IMAPS and submission are not set up.
 # systemd does not run in a host: /usr/local/sbin/systemctl is test/hosts/systemctl.sh,
 # which drives postfix and dovecot. Mail-in-a-Box's own setup cannot run here (it needs
@@ -169,10 +169,11 @@ mkdir -p /etc/systemctl-standin/enabled
 touch /etc/systemctl-standin/enabled/postfix /etc/systemctl-standin/enabled/dovecot
 echo "0 3 * * * root (cd /root/mailinabox && management/daily_tasks.sh)" >/etc/cron.d/mailinabox-nightly
 
-# The firewall Mail-in-a-Box's setup enables (setup/system.sh); IMAP on 143 stands in for
-# 993 (the test hosts have no TLS).
+# The firewall Mail-in-a-Box's setup enables (setup/system.sh): SSH rate-limited, its
+# other ports open; IMAP on 143 stands in for 993 (the test hosts have no TLS).
 ufw --force reset >/dev/null
-for port in 22 25 53 80 443 465 587 993 995 4190 143; do ufw allow "$port/tcp" >/dev/null; done
+ufw limit 22/tcp >/dev/null
+for port in 25 53 80 443 465 587 993 995 4190 143; do ufw allow "$port/tcp" >/dev/null; done
 ufw --force enable >/dev/null
 
 # Dovecot as Mail-in-a-Box sets it up (setup/mail-dovecot.sh, setup/mail-users.sh).
