@@ -8,10 +8,12 @@
 # `open` when it is undone (phase set back before freeze).
 #
 # Usage:
-#   freeze.sh close --ssh-port PORT   firewall (ufw): of its user rules (`ufw allow`,
-#                                     `ufw limit`) only "allow PORT/tcp" stays; stop Postfix
-#                                     and Dovecot so the mail store stays still for the copy
-#   freeze.sh open                    firewall and services back as they were before close
+#   freeze.sh close --ssh-port PORT   stop Dovecot; firewall (ufw): of its user rules
+#                                     (`ufw allow`, `ufw limit`) only "allow PORT/tcp"
+#                                     stays; stop Postfix: the mail store stays still for
+#                                     the copy
+#   freeze.sh open                    firewall and services back as they were before
+#                                     close; Postfix's queue flushed
 #   freeze.sh status                  prints "frozen" or "serving"
 #
 # Changes: ufw's user rules and policy (/etc/ufw/user*.rules and /etc/default/ufw; all of
@@ -105,10 +107,14 @@ close() {
   else
     save_state
   fi
+  # Dovecot first: IMAP and POP3 logins end, and Dovecot's own stop takes a second or more
+  # (its master waits a second for its last processes), during which SMTP still takes
+  # mail: Postfix queues what it cannot hand to Dovecot (a temporary LMTP failure, never
+  # a bounce), and the queue moves on with the old box's Postfix (relay.sh, or thaw). Then
+  # SMTP closes: senders meet a closed port only from there on.
+  if systemctl is-active --quiet dovecot; then systemctl stop dovecot; fi
   close_firewall "$port"
-  for s in "${SERVICES[@]}"; do
-    if systemctl is-active --quiet "$s"; then systemctl stop "$s"; fi
-  done
+  if systemctl is-active --quiet postfix; then systemctl stop postfix; fi
   log "stopped: ${SERVICES[*]}; the old box now takes no mail and no logins"
 }
 
@@ -135,6 +141,8 @@ open() {
     systemctl start "$s" || die 3 "$s did not start; see: journalctl -u $s. The freeze state stays in $STATE; run again when fixed"
   done <"$STATE/services"
   log "started: $(paste -sd' ' "$STATE/services")"
+  # Mail Postfix queued while Dovecot was stopping goes out now, not at the next queue run.
+  if grep -qx postfix "$STATE/services"; then postqueue -f; fi
   rm -rf "$STATE"
   log "the old box serves again"
 }

@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { readFileSync, readdirSync, renameSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { shellQuote } from "../lib/scripts";
 import { NEW_BOX_SCRIPTS, OLD_BOX_SCRIPTS, STAGING_DIR, steps } from "../lib/steps";
 import { type Box, Lab } from "./harness/hosts";
 import { ROOT } from "./harness/program";
@@ -234,6 +235,26 @@ describe("remote steps on test hosts", { concurrency: false }, () => {
             .split("\n")
             .filter((l) => !l.startsWith("backup"));
         assert.deepEqual(tree(newBox, `${STAGING_DIR}/user-data`).split("\n"), oldTree);
+    });
+
+    it("pull does not send a message again when only its flags changed (Dovecot renamed its file)", () => {
+        // The largest message not yet flagged: flagging it adds F to its name.
+        const m = corpus.messages
+            .filter((x) => /^cur\/[^/]*:2,[A-EG-Z]*$/.test(x.file))
+            .reduce((a, b) => (Buffer.byteLength(b.content) > Buffer.byteLength(a.content) ? b : a));
+        const [local, domain] = m.user.split("@");
+        const dir = path.posix.join(SR, "mail", "mailboxes", domain, local, m.folder);
+        const flagged = m.file.replace(/:2,(.*)$/, (_, f: string) => `:2,${[...f, "F"].sort().join("")}`);
+        oldBox.exec("mv", `${dir}/${m.file}`, `${dir}/${flagged}`);
+        const out = newBox.step(steps.pull(oldAddress(), SR)).stdout;
+        assert.match(out, /Number of regular files transferred: 1\b/);
+        assert.match(out, /Literal data: 0 bytes/);
+        assert.match(out, new RegExp(`Matched data: ${Buffer.byteLength(m.content).toLocaleString("en-US")} bytes`));
+        const copies = path.posix.join(`${STAGING_DIR}/user-data/mail/mailboxes`, domain, local, m.folder);
+        const base = m.file.replace(/:2,.*$/, "");
+        assert.equal(newBox.exec("bash", "-c", `ls ${shellQuote(copies)}/${base}*`), `${copies}/${flagged}\n`, "under its new name only");
+        oldBox.exec("mv", `${dir}/${flagged}`, `${dir}/${m.file}`);
+        newBox.step(steps.pull(oldAddress(), SR));
     });
 
     it("freeze closes everything but SSH and stops Postfix and Dovecot; twice is the same", async () => {
@@ -531,5 +552,28 @@ describe("remote steps on test hosts", { concurrency: false }, () => {
         oldBox.step(steps.thaw());
         assert.equal(oldBox.exec("bash", "-c", "ufw status verbose; cat /etc/ufw/ufw.conf /etc/default/ufw"), before);
         assert.equal(await answers(oldBox.address, 25), true);
+    });
+
+    it("mail Postfix queued while Dovecot was stopping is taken, and delivered as soon as thaw lets the box serve again", async () => {
+        // freeze.sh stops Dovecot before SMTP closes: what arrives meanwhile is queued.
+        const [local, domain] = corpus.users[0].email.split("@");
+        oldBox.exec("systemctl", "stop", "dovecot");
+        const text = "From: <sender@sender.test>\nMessage-ID: <queued-in-freeze@sender.test>\nSubject: queued\n\nqueued\n";
+        const sent = await smtpSend(oldBox.address, "sender@sender.test", [corpus.users[0].email], text);
+        assert.equal(sent.data, 250, "taken, never refused");
+        const queued = () => oldBox.exec("bash", "-c", "postqueue -j | grep -c queued-in-freeze || true");
+        const delivered = () => oldBox.exec("bash", "-c", `grep -rlc queued-in-freeze ${SR}/mail/mailboxes/${domain}/${local}/new | wc -l`);
+        for (let i = 0; i < 50 && !oldBox.exec("postqueue", "-j").includes('"queue_name": "deferred"'); i++) {
+            await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.match(oldBox.exec("postqueue", "-j"), /"queue_name": "deferred"/, "Postfix keeps it: Dovecot's LMTP is down");
+        oldBox.exec("systemctl", "start", "dovecot");
+
+        oldBox.step(steps.freeze(22));
+        assert.equal(delivered(), "0\n");
+        oldBox.step(steps.thaw());
+        for (let i = 0; i < 50 && delivered() === "0\n"; i++) await new Promise((r) => setTimeout(r, 100));
+        assert.equal(delivered(), "1\n", "delivered at once, not at Postfix's next queue run minutes later");
+        assert.equal(queued(), "0\n");
     });
 });

@@ -1,8 +1,8 @@
 /**
  * `npm run bench:freeze -- [--messages N] [--churn PERCENT] [--message-bytes B]`: the
- * freeze window (the old box stops taking mail -> the new box takes mail) of
- * Mail-in-a-Box's own move procedure (final backup, copy of the backups, full duplicity
- * restore) against the project's default (rsync pre-copy while the old box serves, then
+ * freeze window (the old box stops taking mail, when its firewall closes SMTP -> the new
+ * box answers SMTP) of Mail-in-a-Box's own move procedure (final backup, copy of the
+ * backups, full duplicity restore) against the project's default (rsync pre-copy while the old box serves, then
  * only the changes), on the same corpus, on two test hosts, with the project's scripts.
  * Both start from the same point: the backups and the pre-copy of the data as it was
  * before CHURN percent of the messages changed (new mail arrived, and as many were read,
@@ -74,23 +74,26 @@ async function main({ messages, churn, messageBytes }: ReturnType<typeof parseBe
         log(`churn: ${changed} new messages and ${changed} read (renamed) since the pre-copy`);
 
         const stage = async (name: string, work: () => Promise<void> | void) => log(`  ${name}: ${(await timed(work)).toFixed(1)} s`);
-        const project = await timed(async () => {
-            await stage("freeze", () => void oldBox.step(steps.freeze(22)));
+        /** The freeze, then `stages`: the seconds from SMTP closing on the old box until the new box answers SMTP. */
+        const window = async (stages: () => Promise<void>) => {
+            const closed = await freeze(oldBox, log);
+            await stages();
+            await stage("until the new box answers SMTP", () => untilAnswers(newBox.address));
+            return Number(process.hrtime.bigint() - closed) / 1e9;
+        };
+        const project = await window(async () => {
             await stage("final rsync", () => void newBox.step(steps.pull(old, SR)));
             await stage("restore (renames)", () => void newBox.step(steps.restore(), backupFiles));
-            await stage("until the new box answers SMTP", () => untilAnswers(newBox.address));
         });
         log(`project (rsync pre-copy, then the changes): ${project.toFixed(1)} s`);
         newBox.step(steps.unrestore());
         newBox.exec("rm", "-rf", "/home/miab-migrate-staging/user-data");
         oldBox.step(steps.thaw());
 
-        const baseline = await timed(async () => {
-            await stage("freeze", () => void oldBox.step(steps.freeze(22)));
+        const baseline = await window(async () => {
             await stage("final backup", () => void oldBox.step(steps.finalBackup()));
             await stage("copy of the new backup", () => void newBox.step(steps.pullBackups(old, SR)));
             await stage("duplicity restore", () => void newBox.step(steps.restoreFromBackup(), backupFiles));
-            await stage("until the new box answers SMTP", () => untilAnswers(newBox.address));
         });
         log(`baseline (Mail-in-a-Box's final backup, then a full duplicity restore): ${baseline.toFixed(1)} s`);
         log(`freeze: baseline=${baseline.toFixed(1)}s project=${project.toFixed(1)}s ratio=${(baseline / project).toFixed(1)}`);
@@ -100,6 +103,28 @@ async function main({ messages, churn, messageBytes }: ReturnType<typeof parseBe
     } finally {
         lab.close();
     }
+}
+
+/**
+ * Runs the freeze step on `box` and returns when it has finished, with the moment SMTP
+ * closed: when the step reported the firewall closed (freeze.sh stops Dovecot before
+ * that, while SMTP still takes mail).
+ */
+async function freeze(box: Box, log: (line: string) => void): Promise<bigint> {
+    const start = process.hrtime.bigint();
+    const run = box.sshAsync(steps.freeze(22));
+    let closed: bigint | undefined;
+    let out = "";
+    run.child.stdout?.on("data", (d: Buffer) => {
+        out += d.toString();
+        if (closed === undefined && /^freeze: firewall: only /m.test(out)) closed = process.hrtime.bigint();
+    });
+    const r = await run.done;
+    if (r.status !== 0 || closed === undefined) throw new Error(`freeze exited ${r.status}:\n${r.stdout}${r.stderr}`);
+    const end = process.hrtime.bigint();
+    const s = (a: bigint, b: bigint) => (Number(b - a) / 1e9).toFixed(1);
+    log(`  freeze: ${s(start, end)} s, of which ${s(closed, end)} s after SMTP closed`);
+    return closed;
 }
 
 /** `count` new messages in new/ and `count` existing ones marked read (renamed), as users do. */
