@@ -14,10 +14,7 @@
 #       makes DEST a copy of the old box's storage root (backup/ excluded: its secret key
 #       is carried as a secret, its encrypted backups are not needed). Used hot while the
 #       old box still serves (the pre-copy) and again once it is frozen (the final copy,
-#       which moves only what changed). An interrupted run resumes (--partial-dir). A
-#       message whose flags changed (Dovecot renamed its file) is matched with the copy
-#       under its old name (--fuzzy, deletions after the transfer): its data is not sent
-#       again.
+#       which moves only what changed). An interrupted run resumes (--partial-dir).
 #   transfer.sh pull-backups --old IPV4 --port PORT --source-root DIR --dest DIR
 #       copies the old box's encrypted Mail-in-a-Box backups (backup/encrypted) to DEST,
 #       for `transfer: backup`; again, only what is new
@@ -135,7 +132,7 @@ pull() {
   ready
   mkdir -p "$DEST"
   log "copying root@$OLD:$SOURCE_ROOT/ to $DEST/"
-  run_rsync -aHAX --delete-delay --fuzzy --partial-dir=.rsync-partial --exclude=/backup/ --info=progress2,stats2 \
+  run_rsync -aHAX --delete --partial-dir=.rsync-partial --exclude=/backup/ --info=progress2,stats2 \
     "root@$OLD:$SOURCE_ROOT/" "$DEST/"
   log "$DEST is a copy of the old box's $SOURCE_ROOT"
 }

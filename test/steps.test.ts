@@ -9,7 +9,6 @@ import { createHash } from "node:crypto";
 import { readFileSync, readdirSync, renameSync } from "node:fs";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { shellQuote } from "../lib/scripts";
 import { NEW_BOX_SCRIPTS, OLD_BOX_SCRIPTS, STAGING_DIR, steps } from "../lib/steps";
 import { type Box, Lab } from "./harness/hosts";
 import { ROOT } from "./harness/program";
@@ -235,26 +234,6 @@ describe("remote steps on test hosts", { concurrency: false }, () => {
             .split("\n")
             .filter((l) => !l.startsWith("backup"));
         assert.deepEqual(tree(newBox, `${STAGING_DIR}/user-data`).split("\n"), oldTree);
-    });
-
-    it("pull does not send a message again when only its flags changed (Dovecot renamed its file)", () => {
-        // The largest message not yet flagged: flagging it adds F to its name.
-        const m = corpus.messages
-            .filter((x) => /^cur\/[^/]*:2,[A-EG-Z]*$/.test(x.file))
-            .reduce((a, b) => (Buffer.byteLength(b.content) > Buffer.byteLength(a.content) ? b : a));
-        const [local, domain] = m.user.split("@");
-        const dir = path.posix.join(SR, "mail", "mailboxes", domain, local, m.folder);
-        const flagged = m.file.replace(/:2,(.*)$/, (_, f: string) => `:2,${[...f, "F"].sort().join("")}`);
-        oldBox.exec("mv", `${dir}/${m.file}`, `${dir}/${flagged}`);
-        const out = newBox.step(steps.pull(oldAddress(), SR)).stdout;
-        assert.match(out, /Number of regular files transferred: 1\b/);
-        assert.match(out, /Literal data: 0 bytes/);
-        assert.match(out, new RegExp(`Matched data: ${Buffer.byteLength(m.content).toLocaleString("en-US")} bytes`));
-        const copies = path.posix.join(`${STAGING_DIR}/user-data/mail/mailboxes`, domain, local, m.folder);
-        const base = m.file.replace(/:2,.*$/, "");
-        assert.equal(newBox.exec("bash", "-c", `ls ${shellQuote(copies)}/${base}*`), `${copies}/${flagged}\n`, "under its new name only");
-        oldBox.exec("mv", `${dir}/${flagged}`, `${dir}/${m.file}`);
-        newBox.step(steps.pull(oldAddress(), SR));
     });
 
     it("freeze closes everything but SSH and stops Postfix and Dovecot; twice is the same", async () => {

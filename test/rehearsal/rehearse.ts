@@ -20,9 +20,10 @@ import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { type MigrationConfig, parseConfig } from "../../lib/config";
 import { compareInventories, parseInventory } from "../../lib/inventory";
-import type { Phase } from "../../lib/phases";
+import { type Phase, atLeast } from "../../lib/phases";
 import { type PlannedStep, activeSteps, planSteps, readTrigger } from "../../lib/plan";
-import { steps } from "../../lib/steps";
+import { readScript } from "../../lib/scripts";
+import { sshAccessCommand, steps } from "../../lib/steps";
 import { type Box, Lab } from "../harness/hosts";
 import { smtpSend } from "../harness/mail";
 import { answers, connectForTransfer, installStandIns, seed } from "../harness/migration";
@@ -219,10 +220,14 @@ export class Rehearsal {
     }
 
     /**
-     * Moves to `phase` the way `pulumi up` does: new steps in plan order, then the leaving
-     * ones undone, latest first. `before` runs right before a step, `alongside` while it runs.
+     * Moves to `phase` the way `pulumi up` does: the SSH access on each box first, then new
+     * steps in plan order, then the leaving ones undone, latest first. `before` runs right before a step, `alongside` while it runs.
      */
     async goTo(phase: Phase, hooks: { before?: Record<string, () => Promise<void>>; alongside?: Record<string, Alongside> } = {}) {
+        // First on each box, as components/remoteScripts.ts does: pass its SSH rate limit.
+        for (const box of atLeast(phase, "provision") ? [this.old, this.neu] : [this.old]) {
+            box.step(sshAccessCommand("root", 22, phase), readScript("ssh-access.sh"));
+        }
         const target = activeSteps(this.plan, phase).map((s) => s.name);
         for (const step of this.plan) {
             if (!target.includes(step.name)) continue;
