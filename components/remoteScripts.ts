@@ -1,5 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import type { Phase } from "../lib/phases";
 import { readScript, sha256, uploadCommand } from "../lib/scripts";
 import { asRoot, sshAccessCommand, sshAccessRemove } from "../lib/steps";
 
@@ -31,7 +32,7 @@ export interface RemoteScriptsArgs {
     /** The SSH port `connection` uses: the one this address must pass the rate limit on. */
     readonly sshPort: number;
     /** The current phase: the SSH access is renewed in each (lib/steps.ts sshAccessCommand). */
-    readonly phase: string;
+    readonly phase: Phase;
     /** Files in scripts/ to upload. */
     readonly scripts: readonly string[];
 }

@@ -2,8 +2,9 @@
  * `npm run bench:freeze -- [--messages N] [--churn PERCENT] [--message-bytes B]`: the
  * freeze window (the old box stops taking mail, when its firewall closes SMTP -> the new
  * box answers SMTP) of Mail-in-a-Box's own move procedure (final backup, copy of the
- * backups, full duplicity restore) against the project's default (rsync pre-copy while the old box serves, then
- * only the changes), on the same corpus, on two test hosts, with the project's scripts.
+ * backups, full duplicity restore) against the project's default (rsync pre-copy while
+ * the old box serves, then only the changes), on the same corpus, on two test hosts,
+ * with the project's scripts.
  * Both start from the same point: the backups and the pre-copy of the data as it was
  * before CHURN percent of the messages changed (new mail arrived, and as many were read,
  * which renames their files). Messages are about B bytes (default 50,000, a common

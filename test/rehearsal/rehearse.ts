@@ -221,7 +221,8 @@ export class Rehearsal {
 
     /**
      * Moves to `phase` the way `pulumi up` does: the SSH access on each box first, then new
-     * steps in plan order, then the leaving ones undone, latest first. `before` runs right before a step, `alongside` while it runs.
+     * steps in plan order, then the leaving ones undone, latest first. `before` runs right
+     * before a step, `alongside` while it runs.
      */
     async goTo(phase: Phase, hooks: { before?: Record<string, () => Promise<void>>; alongside?: Record<string, Alongside> } = {}) {
         // First on each box, as components/remoteScripts.ts does: pass its SSH rate limit.
@@ -248,10 +249,15 @@ export class Rehearsal {
         this.log(`phase ${phase}: ${this.applied.length} steps in place`);
     }
 
+    /** The Message-ID of the message send() sent last. */
+    private lastMessageId(): string {
+        return `<rehearsal-${this.sent}@sender.test>`;
+    }
+
     /** Sends one message to `user` at `address`; counts any 5xx; expects it unless refused. */
     async send(address: string, user: string, label: string): Promise<number | "closed"> {
         this.sent++;
-        const messageId = `<rehearsal-${this.sent}@sender.test>`;
+        const messageId = this.lastMessageId();
         const text = `From: <sender@sender.test>\nTo: <${user}>\nSubject: ${label}\nMessage-ID: ${messageId}\n\n${label} (${this.sent})\n`;
         if (!(await answers(address, 25))) return "closed";
         const r = await smtpSend(address, "sender@sender.test", [user], text);
@@ -365,6 +371,23 @@ export class Rehearsal {
         const back = await this.send(this.old.address, u2, "after the rollback from restore");
         await this.waitDelivered("rold");
         this.scenario("rollback from restore: the old box takes mail again", back === 250, `SMTP to the old box: ${back}`);
+
+        // freeze.sh stops Dovecot while SMTP still takes mail: what arrives then waits in
+        // Postfix's queue through the freeze, and must reach the new box at the cutover.
+        this.old.exec("systemctl", "stop", "dovecot");
+        const held = { code: await this.send(this.old.address, u1, "queued on the old box as the freeze began"), id: this.lastMessageId() };
+        const deferredFor = (user: string) =>
+            this.old
+                .exec("postqueue", "-j")
+                .split("\n")
+                .filter((l) => l !== "")
+                .some((l) => {
+                    const q = JSON.parse(l) as { queue_name: string; recipients: { address: string }[] };
+                    return q.queue_name === "deferred" && q.recipients.some((r) => r.address === user);
+                });
+        for (let i = 0; i < 50 && !deferredFor(u1); i++) await new Promise((r) => setTimeout(r, 100));
+        const heldQueued = deferredFor(u1);
+        this.old.exec("systemctl", "start", "dovecot");
         await this.goTo("freeze");
         this.scenario(
             "wrong backup key",
@@ -393,6 +416,12 @@ export class Rehearsal {
             "cutover: mail to the old address is relayed, mail to the new one delivered",
             stale === 250 && fresh === 250,
             `old ${stale}, new ${fresh}`,
+        );
+        const heldOnNew = this.found("rnew").get(held.id)?.length ?? 0;
+        this.scenario(
+            "mail queued on the old box as the freeze began is relayed to the new box at the cutover",
+            held.code === 250 && heldQueued && heldOnNew === 1,
+            `SMTP ${held.code}, in the old box's queue through the freeze: ${heldQueued}, on the new box: ${heldOnNew}`,
         );
 
         // Rollback from cutover after new mail arrived on new: the old box ends with every message.
