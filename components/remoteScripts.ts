@@ -62,7 +62,9 @@ export class RemoteScripts extends pulumi.ComponentResource {
                 stdin: readScript("ssh-access.sh"),
                 logging: "stdoutAndStderr",
             },
-            { parent: this },
+            // A new phase updates it (create runs again). Replaced (`pulumi up --replace`), its
+            // remove must run before the new allow, which it would otherwise undo.
+            { parent: this, deleteBeforeReplace: true },
         );
         this.uploads = args.scripts.map((script) => {
             const text = readScript(script);

@@ -80,6 +80,11 @@ describe("prepare", () => {
         assert.equal(access.inputs.delete, "/root/miab-migrate/ssh-access.sh remove --label operator --run prepare");
         assert.equal(access.inputs.stdin, readScript("ssh-access.sh"));
         assert.equal(access.inputs.triggers, undefined, "a new phase changes the command: run again, never replaced");
+        assert.equal(
+            ev.options["migration-old-scripts-ssh-access"].deleteBeforeReplace,
+            true,
+            "a forced replacement removes before it allows",
+        );
         assert.deepEqual(host(access), OLD);
         for (const upload of byType(ev, COMMAND).filter((c) => c.name.includes("-scripts-") && c !== access)) {
             assert.deepEqual(ev.options[upload.name].dependsOn, ["migration-old-scripts-ssh-access"], upload.name);

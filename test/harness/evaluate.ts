@@ -135,6 +135,7 @@ async function main(): Promise<void> {
                 dependsOn: ([] as unknown[]).concat(o.dependsOn ?? []).map((d) => (d as { __name?: string }).__name),
                 customTimeouts: o.customTimeouts,
                 additionalSecretOutputs: o.additionalSecretOutputs ?? [],
+                deleteBeforeReplace: o.deleteBeforeReplace ?? false,
             };
             return undefined;
         });

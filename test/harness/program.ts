@@ -25,6 +25,7 @@ export interface Evaluation {
             dependsOn: string[];
             customTimeouts?: unknown;
             additionalSecretOutputs: string[];
+            deleteBeforeReplace: boolean;
         }
     >;
     secretInputs: Record<string, string[]>;
