@@ -9,9 +9,10 @@
 #
 # Usage:
 #   freeze.sh close --ssh-port PORT   stop Dovecot; firewall (ufw): of its user rules
-#                                     (`ufw allow`, `ufw limit`) only "allow PORT/tcp"
-#                                     stays; stop Postfix: the mail store stays still for
-#                                     the copy
+#                                     (`ufw allow`, `ufw limit`) only those for PORT stay
+#                                     (SSH, still rate-limited; "allow PORT/tcp" if there
+#                                     is none); stop Postfix: the mail store stays still
+#                                     for the copy
 #   freeze.sh open                    firewall and services back as they were before
 #                                     close; Postfix's queue flushed
 #   freeze.sh status                  prints "frozen" or "serving"
@@ -52,10 +53,12 @@ save_state() {
   log "saved the firewall rules and running services ($(paste -sd' ' "$STATE/services")) to $STATE"
 }
 
-# Rewrites ufw's rule file $1 (if there is one) with only "allow $2/tcp" among its user
-# rules (between "### RULES ###" and "### END RULES ###"), as `ufw allow $2/tcp` writes
-# them ($3: the input chain, $4: "any address" in the file's family). The file is replaced
-# in one rename, with ufw's mode.
+# Rewrites ufw's rule file $1 (if there is one) so that of its user rules (between
+# "### RULES ###" and "### END RULES ###") only those for incoming port $2 stay, as they
+# were: Mail-in-a-Box's rate limit, an address allowed or denied by the administrator or
+# by ssh-access.sh. A file with no rule that lets port $2 in gets "allow $2/tcp", as
+# `ufw allow $2/tcp` writes it ($3: the input chain, $4: "any address" in the file's
+# family), so that SSH stays open. The file is replaced in one rename, with ufw's mode.
 freeze_rule_file() {
   local file=$1 port=$2 chain=$3 any=$4
   [ -f "$file" ] || return 0
@@ -63,10 +66,24 @@ freeze_rule_file() {
     die 3 "$file is not in the format ufw writes (no '### RULES ###' ... '### END RULES ###' section): close the firewall by hand (ufw reset; ufw allow $port/tcp; ufw enable), then run again"
   (
     umask 027
-    awk -v tuple="### tuple ### allow tcp $port $any any $any in" -v rule="-A $chain -p tcp --dport $port -j ACCEPT" '
-      /^### RULES ###$/ { print; print ""; print tuple; print rule; print ""; skip = 1; next }
-      /^### END RULES ###$/ { skip = 0 }
-      !skip' "$file" >"$file.miab-migrate"
+    # A rule is its "### tuple ###" line (action proto dport dst sport src direction) and
+    # the iptables lines after it, up to a blank line.
+    awk -v port="$port" -v tuple="### tuple ### allow tcp $port $any any $any in" -v rule="-A $chain -p tcp --dport $port -j ACCEPT" '
+      function flush() {
+        if (block != "" && keep) { print block; print "" }
+        block = ""; keep = 0
+      }
+      /^### RULES ###$/ { print; print ""; inside = 1; next }
+      /^### END RULES ###$/ { flush(); if (!opens) { print tuple; print rule; print "" } inside = 0; print; next }
+      !inside { print; next }
+      /^### tuple ### / {
+        flush(); block = $0
+        keep = $6 == port && ($5 == "tcp" || $5 == "any") && $10 ~ /^in(_|$)/
+        if (keep && ($4 == "allow" || $4 == "limit")) opens = 1
+        next
+      }
+      /^$/ { flush(); next }
+      { block = block "\n" $0 }' "$file" >"$file.miab-migrate"
   )
   mv "$file.miab-migrate" "$file"
 }
@@ -76,8 +93,8 @@ policy_is() { grep -q "^$1=\"$2\"" /etc/default/ufw; }
 # ufw is enabled and its chains are loaded.
 ufw_running() { grep -q '^ENABLED=yes' /etc/ufw/ufw.conf && iptables -n -L ufw-user-input >/dev/null 2>&1; }
 
-# Mail-in-a-Box opens its ports with `ufw allow` (SSH with `ufw limit`): those user rules
-# become only SSH, without the rate limit, in ufw's files (so a reboot or `ufw reload`
+# Mail-in-a-Box opens its ports with `ufw allow` (SSH with `ufw limit`): of those user
+# rules only SSH's stay, rate limit included, in ufw's files (so a reboot or `ufw reload`
 # keeps the box closed) and in the running firewall at once. A running firewall is
 # changed the way ufw itself loads user rules (iptables-restore -n of the same file),
 # which replaces the user chains in one step: no moment with the firewall open, as

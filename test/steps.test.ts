@@ -236,19 +236,39 @@ describe("remote steps on test hosts", { concurrency: false }, () => {
         assert.deepEqual(tree(newBox, `${STAGING_DIR}/user-data`).split("\n"), oldTree);
     });
 
-    it("freeze closes everything but SSH and stops Postfix and Dovecot; twice is the same", async () => {
+    it("freeze closes everything but SSH, whose rules stay as they were, and stops Postfix and Dovecot; twice is the same", async () => {
         ufwBefore = oldBox.exec("ufw", "status", "verbose");
         for (let i = 0; i < 2; i++) oldBox.step(steps.freeze(22));
         assert.equal(oldBox.step("/root/miab-migrate/freeze.sh status").stdout, "frozen\n");
-        const onlySsh =
-            /^Status: active\n\nTo +Action +From\n-+ +-+ +-+\n22\/tcp +ALLOW +Anywhere +\n22\/tcp \(v6\) +ALLOW +Anywhere \(v6\) +\n\n$/;
+        // Mail-in-a-Box's rate limit stays, and so do the addresses let past it.
+        const onlySsh = new RegExp(
+            [
+                "^Status: active\n\nTo +Action +From\n-+ +-+ +-+\n",
+                "22/tcp +ALLOW +198\\.18\\.0\\.41 +# miab-migrate transfer\n",
+                "22/tcp +ALLOW +198\\.18\\.0\\.1 +# miab-migrate operator\n",
+                "22/tcp +LIMIT +Anywhere +\n",
+                "22/tcp \\(v6\\) +LIMIT +Anywhere \\(v6\\) +\n\n$",
+            ].join(""),
+        );
         assert.match(oldBox.exec("ufw", "status"), onlySsh);
         // The running firewall is the one in ufw's files: a reboot (or `ufw reload`) keeps it closed.
         const running = () => oldBox.exec("bash", "-c", "iptables -S ufw-user-input; ip6tables -S ufw6-user-input");
         const loaded = running();
-        assert.equal(
-            loaded,
-            "-N ufw-user-input\n-A ufw-user-input -p tcp -m tcp --dport 22 -j ACCEPT\n-N ufw6-user-input\n-A ufw6-user-input -p tcp -m tcp --dport 22 -j ACCEPT\n",
+        assert.deepEqual(
+            loaded
+                .split("\n")
+                .filter((l) => l.startsWith("-A"))
+                .map((l) => l.replace(/ -m recent (--set|--update) .*?( -j \S+)?$/, " -m recent $1$2")),
+            [
+                "-A ufw-user-input -s 198.18.0.41/32 -p tcp -m tcp --dport 22 -j ACCEPT",
+                "-A ufw-user-input -s 198.18.0.1/32 -p tcp -m tcp --dport 22 -j ACCEPT",
+                "-A ufw-user-input -p tcp -m tcp --dport 22 -m conntrack --ctstate NEW -m recent --set",
+                "-A ufw-user-input -p tcp -m tcp --dport 22 -m conntrack --ctstate NEW -m recent --update -j ufw-user-limit",
+                "-A ufw-user-input -p tcp -m tcp --dport 22 -j ufw-user-limit-accept",
+                "-A ufw6-user-input -p tcp -m tcp --dport 22 -m conntrack --ctstate NEW -m recent --set",
+                "-A ufw6-user-input -p tcp -m tcp --dport 22 -m conntrack --ctstate NEW -m recent --update -j ufw6-user-limit",
+                "-A ufw6-user-input -p tcp -m tcp --dport 22 -j ufw6-user-limit-accept",
+            ],
         );
         oldBox.exec("ufw", "reload");
         assert.equal(running(), loaded);
@@ -404,7 +424,7 @@ describe("remote steps on test hosts", { concurrency: false }, () => {
         );
         assert.match(
             oldBox.exec("ufw", "status"),
-            /^Status: active\n\nTo +Action +From\n-+ +-+ +-+\n22\/tcp +ALLOW +Anywhere +\n25\/tcp +ALLOW +Anywhere +\n22\/tcp \(v6\) .*\n25\/tcp \(v6\) .*\n\n$/,
+            /^Status: active\n\nTo +Action +From\n-+ +-+ +-+\n(22\/tcp +ALLOW +198\.18\.0\.4?1 +# miab-migrate \w+ *\n){2}22\/tcp +LIMIT +Anywhere +\n25\/tcp +ALLOW +Anywhere +\n22\/tcp \(v6\) +LIMIT .*\n25\/tcp \(v6\) .*\n\n$/,
         );
         assert.equal(await answers(oldBox.address, 143), false, "IMAP stays closed on the old box");
         const u = corpus.users[1];
@@ -518,8 +538,12 @@ describe("remote steps on test hosts", { concurrency: false }, () => {
         assert.equal(newBox.exec("bash", "-c", "test -e /root/miab-migrate/transfer && echo present || echo gone"), "gone\n");
     });
 
-    it("freeze closes a box whose ufw was off and let everything in, and thaw leaves it so again", async () => {
-        oldBox.exec("bash", "-c", "ufw --force disable && ufw default allow incoming");
+    it("freeze closes a box whose ufw was off, let everything in and had no SSH rule, and thaw leaves it so again", async () => {
+        oldBox.exec(
+            "bash",
+            "-c",
+            "ufw --force disable && ufw default allow incoming && ufw delete limit 22/tcp && ufw delete allow from 198.18.0.1 to any port 22 proto tcp",
+        );
         const before = oldBox.exec("bash", "-c", "ufw status verbose; cat /etc/ufw/ufw.conf /etc/default/ufw");
         oldBox.step(steps.freeze(22));
         assert.match(oldBox.exec("ufw", "status", "verbose"), /^Status: active\n.*\nDefault: deny \(incoming\), allow \(outgoing\)/s);
