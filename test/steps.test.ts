@@ -13,7 +13,7 @@ import { NEW_BOX_SCRIPTS, OLD_BOX_SCRIPTS, STAGING_DIR, steps } from "../lib/ste
 import { type Box, Lab } from "./harness/hosts";
 import { ROOT } from "./harness/program";
 import { imapCount, smtpSend } from "./harness/mail";
-import { answers, seed } from "./harness/migration";
+import { answers, deferredFor, seed, waitUntil } from "./harness/migration";
 import { type Corpus, generateCorpus } from "./rehearsal/corpus";
 
 const SR = "/home/user-data";
@@ -380,8 +380,7 @@ describe("remote steps on test hosts", { concurrency: false }, () => {
         const cur = lab.file("snew", "home", "user-data", "mail", "mailboxes", domain, local, "cur");
         const renamed = readdirSync(cur).find((f) => f.endsWith(":2,")) ?? readdirSync(cur)[0];
         renameSync(path.join(cur, renamed), path.join(cur, `${renamed.replace(/:2,.*$/, "")}:2,RS`));
-        for (let i = 0; i < 50 && maildirFiles(newBox, u.email).length !== maildirFiles(oldBox, u.email).length + 1; i++)
-            await new Promise((r) => setTimeout(r, 100));
+        await waitUntil(() => maildirFiles(newBox, u.email).length === maildirFiles(oldBox, u.email).length + 1);
 
         const before = maildirFiles(oldBox, u.email);
         const first = newBox.step(steps.pushBack(oldAddress(), SR)).stdout;
@@ -437,7 +436,7 @@ describe("remote steps on test hosts", { concurrency: false }, () => {
             "Subject: to the old address\nMessage-ID: <stale1@sender.test>\n\nhi\n",
         );
         assert.deepEqual(sent, { recipients: { [u.email]: 250 }, data: 250 });
-        for (let i = 0; i < 100 && maildirFiles(newBox, u.email).length === onNew; i++) await new Promise((r) => setTimeout(r, 100));
+        await waitUntil(() => maildirFiles(newBox, u.email).length !== onNew, 100);
         assert.equal(
             maildirFiles(newBox, u.email).length,
             onNew + 1,
@@ -559,24 +558,22 @@ describe("remote steps on test hosts", { concurrency: false }, () => {
 
     it("mail Postfix queued while Dovecot was stopping is taken, and delivered as soon as thaw lets the box serve again", async () => {
         // freeze.sh stops Dovecot before SMTP closes: what arrives meanwhile is queued.
-        const [local, domain] = corpus.users[0].email.split("@");
+        const user = corpus.users[0].email;
+        const [local, domain] = user.split("@");
         oldBox.exec("systemctl", "stop", "dovecot");
         const text = "From: <sender@sender.test>\nMessage-ID: <queued-in-freeze@sender.test>\nSubject: queued\n\nqueued\n";
-        const sent = await smtpSend(oldBox.address, "sender@sender.test", [corpus.users[0].email], text);
+        const sent = await smtpSend(oldBox.address, "sender@sender.test", [user], text);
         assert.equal(sent.data, 250, "taken, never refused");
-        const queued = () => oldBox.exec("bash", "-c", "postqueue -j | grep -c queued-in-freeze || true");
-        const delivered = () => oldBox.exec("bash", "-c", `grep -rlc queued-in-freeze ${SR}/mail/mailboxes/${domain}/${local}/new | wc -l`);
-        for (let i = 0; i < 50 && !oldBox.exec("postqueue", "-j").includes('"queue_name": "deferred"'); i++) {
-            await new Promise((r) => setTimeout(r, 100));
-        }
-        assert.match(oldBox.exec("postqueue", "-j"), /"queue_name": "deferred"/, "Postfix keeps it: Dovecot's LMTP is down");
+        const delivered = () => oldBox.exec("bash", "-c", `grep -rl queued-in-freeze ${SR}/mail/mailboxes/${domain}/${local}/new | wc -l`);
+        assert.ok(await waitUntil(() => deferredFor(oldBox, user)), "Postfix keeps it: Dovecot's LMTP is down");
         oldBox.exec("systemctl", "start", "dovecot");
 
         oldBox.step(steps.freeze(22));
         assert.equal(delivered(), "0\n");
+        assert.ok(deferredFor(oldBox, user), "still queued through the freeze");
         oldBox.step(steps.thaw());
-        for (let i = 0; i < 50 && delivered() === "0\n"; i++) await new Promise((r) => setTimeout(r, 100));
+        await waitUntil(() => delivered() !== "0\n");
         assert.equal(delivered(), "1\n", "delivered at once, not at Postfix's next queue run minutes later");
-        assert.equal(queued(), "0\n");
+        assert.equal(deferredFor(oldBox, user), false, "and no longer queued");
     });
 });

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { imapCount, smtpSend } from "./harness/mail";
+import { waitUntil } from "./harness/migration";
 import { ROOT } from "./harness/program";
 
 const TESTHOST = path.join(ROOT, "test", "hosts", "testhost.sh");
@@ -57,11 +58,7 @@ function addUser(host: string, email: string, password: string) {
 }
 
 const waitFor = async (what: string, check: () => Promise<boolean>) => {
-    for (let i = 0; i < 50; i++) {
-        if (await check()) return;
-        await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.fail(`timed out waiting for ${what}`);
+    if (!(await waitUntil(check))) assert.fail(`timed out waiting for ${what}`);
 };
 
 describe("test hosts", () => {

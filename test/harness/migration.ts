@@ -45,6 +45,27 @@ export function connectForTransfer(oldBox: Box, newBox: Box): { key: string; old
     return { key, old };
 }
 
+/** Checks `check` every 100 ms, at most `tries` times, until it holds; whether it did. */
+export async function waitUntil(check: () => boolean | Promise<boolean>, tries = 50): Promise<boolean> {
+    for (let i = 0; i < tries; i++) {
+        if (await check()) return true;
+        await new Promise((r) => setTimeout(r, 100));
+    }
+    return false;
+}
+
+/** Whether Postfix on `box` holds mail for `user` in its deferred queue (postqueue -j). */
+export function deferredFor(box: Box, user: string): boolean {
+    return box
+        .exec("postqueue", "-j")
+        .split("\n")
+        .filter((l) => l !== "")
+        .some((l) => {
+            const q = JSON.parse(l) as { queue_name: string; recipients: { address: string }[] };
+            return q.queue_name === "deferred" && q.recipients.some((r) => r.address === user);
+        });
+}
+
 /** Answers on address:port within 2 seconds? (A dropped or refused connection is "no".) */
 export function answers(address: string, port: number): Promise<boolean> {
     return new Promise((resolve) => {

@@ -15,14 +15,14 @@
  */
 import { steps } from "../../lib/steps";
 import { type Box, Lab } from "../harness/hosts";
-import { answers, connectForTransfer, installStandIns, seed } from "../harness/migration";
+import { answers, connectForTransfer, installStandIns, seed, waitUntil } from "../harness/migration";
 import { CommandLine } from "./args";
 import { generateCorpus } from "./corpus";
 
 const SR = "/home/user-data";
 
 async function untilAnswers(address: string) {
-    for (let i = 0; i < 600 && !(await answers(address, 25)); i++) await new Promise((r) => setTimeout(r, 100));
+    await waitUntil(() => answers(address, 25), 600);
 }
 
 /** The seconds `work` takes. */

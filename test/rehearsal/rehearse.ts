@@ -26,7 +26,7 @@ import { readScript } from "../../lib/scripts";
 import { sshAccessCommand, steps } from "../../lib/steps";
 import { type Box, Lab } from "../harness/hosts";
 import { smtpSend } from "../harness/mail";
-import { answers, connectForTransfer, installStandIns, seed } from "../harness/migration";
+import { answers, connectForTransfer, deferredFor, installStandIns, seed, waitUntil } from "../harness/migration";
 import { CommandLine } from "./args";
 import { type Corpus, generateCorpus, readCorpusDir } from "./corpus";
 
@@ -305,10 +305,7 @@ export class Rehearsal {
     }
 
     private async waitDelivered(name: string) {
-        for (let i = 0; i < 100; i++) {
-            if (this.account(name).missing.length === 0) return;
-            await new Promise((r) => setTimeout(r, 100));
-        }
+        await waitUntil(() => this.account(name).missing.length === 0, 100);
     }
 
     async run(): Promise<Report> {
@@ -376,17 +373,7 @@ export class Rehearsal {
         // Postfix's queue through the freeze, and must reach the new box at the cutover.
         this.old.exec("systemctl", "stop", "dovecot");
         const held = { code: await this.send(this.old.address, u1, "queued on the old box as the freeze began"), id: this.lastMessageId() };
-        const deferredFor = (user: string) =>
-            this.old
-                .exec("postqueue", "-j")
-                .split("\n")
-                .filter((l) => l !== "")
-                .some((l) => {
-                    const q = JSON.parse(l) as { queue_name: string; recipients: { address: string }[] };
-                    return q.queue_name === "deferred" && q.recipients.some((r) => r.address === user);
-                });
-        for (let i = 0; i < 50 && !deferredFor(u1); i++) await new Promise((r) => setTimeout(r, 100));
-        const heldQueued = deferredFor(u1);
+        const heldQueued = await waitUntil(() => deferredFor(this.old, u1));
         this.old.exec("systemctl", "start", "dovecot");
         await this.goTo("freeze");
         this.scenario(
